@@ -1,0 +1,82 @@
+"""Embedding backend contract.
+
+A backend turns mono (or, where a convention wants it, stereo) float32 audio at its own
+``sample_rate`` into per-clip outputs: ``embedding`` [frames, dim], optionally ``logits``
+[frames, classes] (pre-activation), ``layers`` (list of [tokens, channels]) and text
+embeddings. Constructors are cheap; ``load(device)`` does the heavy work; optional packages are
+imported inside the backend with an install hint (``BackendUnavailable``).
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run here; the message says what to install or download."""
+
+
+class EmbeddingBackend(ABC):
+    name: ClassVar[str]
+    sample_rate: ClassVar[int]
+    dim: ClassVar[int]
+    #: what ``embed`` can return besides "embedding": "logits", "layers"; "text" = embed_text
+    provides: ClassVar[frozenset[str]] = frozenset({"embedding"})
+    #: "mono" (channel mean) or "stereo" (L and R embedded separately, concatenated)
+    channels: ClassVar[str] = "mono"
+    #: shorter clips are zero-padded to this before embedding (policy, reported per clip)
+    min_duration_s: ClassVar[float] = 0.0
+    version: ClassVar[str] = "1"
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.device = "cpu"
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """(can run here, why not) without loading anything heavy."""
+        return True, ""
+
+    @abstractmethod
+    def load(self, device: str = "cpu") -> None:
+        """Load weights onto ``device``; raise ``BackendUnavailable`` with a fix if impossible."""
+
+    @abstractmethod
+    def embed(self, clips: Sequence[np.ndarray], want: frozenset[str]) -> list[dict[str, Any]]:
+        """Clips ([n] mono or [2, n] stereo float32 at ``sample_rate``) -> one dict per clip."""
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), d] text embeddings (joint audio-text backends only)."""
+        raise BackendUnavailable(f"{self.name} has no text tower; use a CLAP backend")
+
+    def label_names(self) -> list[str]:
+        raise BackendUnavailable(f"{self.name} has no classifier head")
+
+    def config(self) -> dict[str, Any]:
+        """Everything that changes the output: keys the embedding cache."""
+        return {"name": self.name, "version": self.version, "sample_rate": self.sample_rate,
+                "channels": self.channels, "min_duration_s": self.min_duration_s,
+                "options": {k: str(v) for k, v in sorted(self.options.items())}}
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def install_hint(extra: str, package: str) -> str:
+    return (f"install it with `pip install -e '.[{extra}]'` (package {package}) "
+            "inside the project's .venv")
+
+
+def as_frames(x: Any) -> np.ndarray:
+    """Embedding output -> float32 [frames, d] (a single vector becomes one frame)."""
+    a = np.asarray(x, dtype=np.float32)
+    return a[None, :] if a.ndim == 1 else a
