@@ -22,6 +22,7 @@ from metrics.base import Metric, MetricInfo, MetricInputError, as_float64_2d, ch
 from metrics.frechet import rows_for_level
 
 SCALE = 100.0
+MAX_BOOTSTRAP_KERNEL = 40_000_000  # entries of the [ref; gen] kernel kept for the bootstrap
 N_BINS = 1 << 16
 
 
@@ -113,6 +114,30 @@ def _upper_values(x: np.ndarray, block: int) -> Iterator[np.ndarray]:
         yield d2[np.triu_indices(d2.shape[0], 1)] if diagonal else d2.ravel()
 
 
+def weighted_mmd2(k_full: np.ndarray, w_ref: np.ndarray, w_gen: np.ndarray) -> np.ndarray:
+    """Unbiased MMD² for bootstrap replicates given multiplicities (no scaling).
+
+    ``k_full``: kernel matrix of [ref; gen] rows; ``w_ref`` [B, m], ``w_gen`` [B, n]: how often
+    each row occurs in each replicate. Σ_{p≠q} k over positions = wᵀKw − Σw (k(x, x) = 1).
+    """
+    m = w_ref.shape[1]
+    k_xx, k_yy, k_xy = k_full[:m, :m], k_full[m:, m:], k_full[:m, m:]
+    sm, sn = w_ref.sum(1), w_gen.sum(1)
+    xx = (np.einsum("bi,ij,bj->b", w_ref, k_xx, w_ref) - sm) / (sm * (sm - 1))
+    yy = (np.einsum("bi,ij,bj->b", w_gen, k_yy, w_gen) - sn) / (sn * (sn - 1))
+    xy = np.einsum("bi,ij,bj->b", w_ref, k_xy, w_gen) / (sm * sn)
+    return xx + yy - 2.0 * xy
+
+
+def _row_weights(items, level: str, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """[B, rows] multiplicities: clips drawn with replacement, frames follow their clip."""
+    counts = rng.multinomial(len(items), np.full(len(items), 1.0 / len(items)), size=n_boot)
+    if level == "clip":
+        return counts.astype(np.float64)
+    frames = np.array([len(f.embedding) for f in items])
+    return np.repeat(counts, frames, axis=1).astype(np.float64)
+
+
 class KernelAudioDistance(Metric):
     """KAD (``kad@backend``), ×100; bandwidth from the reference set unless ``bandwidth=eval``."""
 
@@ -152,3 +177,26 @@ class KernelAudioDistance(Metric):
         return {"value": check_finite(value, "KAD"), "n_gen": len(y), "n_ref": len(x),
                 "dim": x.shape[1], "sigma": sigma, "kernel": "gaussian", "scale": SCALE,
                 "bandwidth_source": "fixed" if self.opts["sigma"] else self.opts["bandwidth"]}
+
+    def bootstrap(self, gen, ref, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+        """Clip-level bootstrap with σ fixed at the full-data bandwidth (one kernel, one σ).
+
+        Small sets: one kernel matrix, replicates as multiplicity-weighted sums (exact same
+        estimator as recomputing on the resampled rows). Large sets: resample and recompute.
+        """
+        x, y = np.concatenate(self.ref), np.concatenate(self.gen)
+        sigma = self.bandwidth(x, y)
+        if (len(x) + len(y)) ** 2 > MAX_BOOTSTRAP_KERNEL:
+            fixed = type(self)(**{**self.opts, "sigma": sigma})
+            return fixed._resampled_values(gen, ref, n_boot, rng)
+        z = np.concatenate([x, y])
+        z = z - x.mean(axis=0)
+        sq = np.einsum("ij,ij->i", z, z)
+        k_full = np.exp(-_sq_dists(z, z, sq, sq) / (2.0 * sigma**2 + 1e-8))
+        level = self.opts["level"]
+        w_ref = _row_weights(ref, level, rng, n_boot)
+        w_gen = _row_weights(gen, level, rng, n_boot)
+        return SCALE * weighted_mmd2(k_full, w_ref, w_gen)
+
+    def _resampled_values(self, gen, ref, n_boot, rng) -> np.ndarray:
+        return Metric.bootstrap(self, gen, ref, n_boot, rng)

@@ -1,0 +1,32 @@
+"""Command line: ``python -m bench eval ...`` (see ``python -m bench eval --help``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench import cli_eval
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli_eval.add_parser(sub)
+    demo = sub.add_parser("demo-data", help="write a small synthetic gen/ref set (offline demo)")
+    demo.add_argument("--out", required=True)
+    demo.set_defaults(func=_demo_data)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.demo_data import write_demo
+
+    write_demo(Path(args.out))
+    print(f"wrote {args.out}/gen.csv and {args.out}/ref.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

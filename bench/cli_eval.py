@@ -1,0 +1,98 @@
+"""``python -m bench eval``: evaluate a folder/manifest of generated audio against a reference."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.audio_io import AudioInputError
+from bench.extract import IOConfig
+from bench.registry import UnknownNameError
+from bench.sources import parse_where
+from metrics.base import MetricInputError
+
+EXIT_OK, EXIT_METRIC_ERROR, EXIT_INPUT_ERROR = 0, 1, 2
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate generated audio against reference audio",
+                       description=__doc__)
+    p.add_argument("--gen", help="folder of audio files or CSV manifest (id, path[, caption])")
+    p.add_argument("--ref", help="reference folder or manifest (distribution and paired metrics)")
+    p.add_argument("--gen-where", nargs="*", metavar="COL=V[,V]", help="filter manifest rows")
+    p.add_argument("--ref-where", nargs="*", metavar="COL=V[,V]", help="filter manifest rows")
+    p.add_argument("--prompts", help="CSV with id and caption columns for the generated items")
+    p.add_argument("--metrics", help="comma-separated metric@backend[:opt=val] (default: offline set)")
+    p.add_argument("--out", help="output folder (must not hold results yet)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates (0: no CI)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--peak-dbfs", type=float, default=None, help="peak-normalise (SAM: -1)")
+    p.add_argument("--max-duration-s", type=float, default=600.0)
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("--yamnet", help="path to yamnet.tflite (or its folder)")
+    p.add_argument("--strict", action="store_true", help="unavailable metrics are failures")
+    p.add_argument("--list", action="store_true", help="what can run on this machine, and why not")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        from bench.listing import print_listing
+
+        print_listing()
+        return EXIT_OK
+    if not args.gen:
+        print("error: --gen is required (or use --list)", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    from bench.evaluate import evaluate
+
+    try:
+        results = evaluate(
+            args.gen, args.ref, _split(args.metrics), prompts=args.prompts, out=args.out,
+            gen_where=parse_where(args.gen_where), ref_where=parse_where(args.ref_where),
+            device=args.device, batch_size=args.batch_size, bootstrap=args.bootstrap,
+            seed=args.seed, cache_dir=None if args.no_cache else "default",
+            io=IOConfig(peak_dbfs=args.peak_dbfs, max_duration_s=args.max_duration_s),
+            backend_options={"yamnet": {"model_path": args.yamnet}} if args.yamnet else None)
+    except (AudioInputError, MetricInputError, UnknownNameError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    print_results(results, args.out)
+    return _exit_code(results, args.strict)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _fmt(x) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def print_results(results: dict, out: str | None) -> None:
+    print(f"{'metric':34} {'value':>10}  {'95% CI':>23} {'n':>6}  dir  status")
+    for name, r in results.items():
+        if name == "_run":
+            continue
+        ci = f"[{_fmt(r['ci'][0])}, {_fmt(r['ci'][1])}]" if r.get("ci") else ""
+        arrow = "↑" if r["higher_is_better"] else "↓"
+        note = r.get("reason") or r.get("error") or r.get("details", {}).get("warning", "")
+        print(f"{name:34} {_fmt(r['value']):>10}  {ci:>23} {r['n']:>6}  {arrow}    {r['status']}"
+              + (f": {note}" if note else ""))
+    for w in results["_run"]["warnings"]:
+        print(f"warning: {w}")
+    ignored = results["_run"]["ignored_files"]
+    for side, files in ignored.items():
+        if files:
+            print(f"note: {len(files)} non-audio file(s) in --{side} not used: {files[:5]}")
+    if out:
+        print(f"wrote {Path(out) / 'results.json'}")
+
+
+def _exit_code(results: dict, strict: bool) -> int:
+    statuses = [r["status"] for k, r in results.items() if k != "_run"]
+    if "error" in statuses or (strict and "unavailable" in statuses):
+        return EXIT_METRIC_ERROR
+    return EXIT_OK
