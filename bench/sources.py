@@ -66,12 +66,13 @@ def _from_folder(root: Path) -> Source:
 
 def _from_manifest(path: Path, where: dict[str, list[str]]) -> Source:
     with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if rows and not {"id", "path"} <= set(rows[0]):
-        raise AudioInputError(f"{path}: manifest needs columns 'id' and 'path', has {list(rows[0])}")
+        reader = csv.DictReader(f)
+        rows, columns = list(reader), list(reader.fieldnames or [])
+    if not {"id", "path"} <= set(columns):
+        raise AudioInputError(f"{path}: manifest needs columns 'id' and 'path', has {columns}")
     for column in where:
-        if rows and column not in rows[0]:
-            raise AudioInputError(f"{path}: filter column {column!r} not in {list(rows[0])}")
+        if column not in columns:
+            raise AudioInputError(f"{path}: filter column {column!r} not in {columns}")
     rows = [r for r in rows if all(r[c] in vals for c, vals in where.items())]
     ids = [r["id"] for r in rows]
     dupes = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []

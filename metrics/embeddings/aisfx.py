@@ -74,6 +74,7 @@ class AisfxBackend(EmbeddingBackend):
         path = self.converted_path()
         if not path.exists():
             _convert_checkpoint(self.checkpoint_path(), path)
+        self.weights_path = path
         return load_file(str(path))
 
     @staticmethod
