@@ -6,6 +6,7 @@ accumulator's array inputs; ``resample`` defines the bootstrap unit (clips, pair
 """
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
@@ -117,13 +118,16 @@ class Metric(ABC):
 
     def bootstrap(self, gen, ref, n_boot: int, rng: np.random.Generator) -> np.ndarray:
         """Values of ``n_boot`` replicates (a fresh one-shot accumulator each)."""
-        values = []
-        for _ in range(n_boot):
-            g, r = self.resample(gen, ref, rng)
-            fresh = type(self)(**self.opts)
-            fresh.update_items(g, r)
-            values.append(fresh.compute()["value"])
+        with warnings.catch_warnings():  # e.g. FD's n <= d warning: already in the result
+            warnings.simplefilter("ignore")
+            values = [self._replicate(gen, ref, rng) for _ in range(n_boot)]
         return np.asarray(values, dtype=np.float64)
+
+    def _replicate(self, gen, ref, rng) -> float:
+        g, r = self.resample(gen, ref, rng)
+        fresh = type(self)(**self.opts)
+        fresh.update_items(g, r)
+        return fresh.compute()["value"]
 
 
 def _draw(items: Sequence[Features], rng: np.random.Generator) -> list[Features]:

@@ -87,7 +87,10 @@ class KLDivergence(Metric):
         "kl", higher_is_better=False, kind="paired", needs=("logits",),
         description="mean KL(P_gen ‖ P_ref) of clip label distributions (SAM passt_kld)",
     )
-    options = {"direction": "gen_ref", "aggregate": "mean_logits_softmax", "pair": "id"}
+    #: unpaired="exclude" drops generated clips without a reference partner and lists them in
+    #: the result (stable-audio-metrics averages over ids present in both sets); default: error
+    options = {"direction": "gen_ref", "aggregate": "mean_logits_softmax", "pair": "id",
+               "unpaired": "error"}
 
     def reset(self) -> None:
         self.gen: list[tuple[str, str | None, np.ndarray]] = []
@@ -140,14 +143,15 @@ class KLDivergence(Metric):
             raise MetricInputError("KL pair=prompt: some clips have no prompt text; "
                                    "give every clip its prompt, or use pair=id")
         missing = sorted({str(k) for k in keys if k not in table})
-        if not missing:
+        if not missing or self.opts["unpaired"] == "exclude":
             return
         if self.opts["pair"] == "id":
             raise MetricInputError(
                 f"KL pair=id: {len(missing)} generated ids have no reference clip: {missing[:10]}; "
                 "name generated clips after their reference ids, or use pair=prompt")
         raise MetricInputError(f"KL pair=prompt: {len(missing)} prompts have no reference clip: "
-                               f"{missing[:10]}; add references for them or use pair=id")
+                               f"{missing[:10]}; add references for them, use pair=id, "
+                               "or unpaired=exclude to score only the paired clips")
 
     def values(self) -> np.ndarray:
         """Per-generated-clip KL in the configured direction, [N]."""
@@ -159,19 +163,34 @@ class KLDivergence(Metric):
         table = self._reference_table()
         keys = [gid if self.opts["pair"] == "id" else prompt for gid, prompt, _ in self.gen]
         self._check_paired(keys, table)
-        p = np.stack([row for _, _, row in self.gen])
-        q = np.stack([table[k] for k in keys])
+        kept = self._kept(keys, table)
+        p = np.stack([self.gen[i][2] for i in kept])
+        q = np.stack([table[keys[i]] for i in kept])
         if p.shape != q.shape:
             raise MetricInputError(f"KL: generated clips have {p.shape[1]} classes, "
                                    f"references {q.shape[1]}; use the same classifier for both")
         return kl_divergence(p, q) if self.opts["direction"] == "gen_ref" else kl_divergence(q, p)
 
+    def _kept(self, keys: list, table: dict) -> list[int]:
+        kept = [i for i, k in enumerate(keys) if k in table]
+        if not kept:
+            raise MetricInputError("KL: no generated clip has a reference partner")
+        return kept
+
+    def excluded(self) -> list[str]:
+        table = self._reference_table()
+        keys = [gid if self.opts["pair"] == "id" else prompt for gid, prompt, _ in self.gen]
+        return [self.gen[i][0] for i, k in enumerate(keys) if k not in table]
+
     def compute(self) -> dict:
         v = self.values()
-        return {"value": check_finite(float(v.mean()), "KL"), "n_gen": len(self.gen),
+        return {"value": check_finite(float(v.mean()), "KL"), "n_gen": len(v),
+                "excluded_unpaired": self.excluded(),
                 "n_ref": len(self.ref), "classes": len(self.gen[0][2]), "eps": 1e-6,
                 "direction": self.opts["direction"], "aggregate": self.opts["aggregate"],
                 "pair": self.opts["pair"]}
 
     def per_item(self) -> dict[str, float]:
-        return {gid: float(x) for (gid, _, _), x in zip(self.gen, self.values())}
+        excluded = set(self.excluded())
+        ids = [gid for gid, _, _ in self.gen if gid not in excluded]
+        return {gid: float(x) for gid, x in zip(ids, self.values())}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -78,8 +79,10 @@ class YamnetBackend(EmbeddingBackend):
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
             raise BackendUnavailable(install_hint("litert", "ai-edge-litert")) from exc
-        self.interp = Interpreter(model_path=str(self.path), num_threads=1,
-                                  experimental_preserve_all_tensors=True)
+        with warnings.catch_warnings():  # preserving tensors is how we read embedding + logits
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+            self.interp = Interpreter(model_path=str(self.path), num_threads=1,
+                                      experimental_preserve_all_tensors=True)
         self.interp.allocate_tensors()
         self._bind_tensors()
         self.device = "cpu"  # TFLite runs on the CPU whatever device is asked for

@@ -93,3 +93,12 @@ def test_cli_list_says_what_runs_and_why_not(capsys):
     out = capsys.readouterr().out
     assert "mel" in out and "UNAVAILABLE" in out and "pip install" in out
     assert "fd@mel" in out
+
+
+def test_bias_corrected_ci_brackets_the_estimate(demo):
+    r = evaluate(demo / "gen.csv", demo / "ref.csv", ["fd@mel", "kad@mel"], bootstrap=30,
+                 progress=False)
+    for name in ("fd@mel", "kad@mel"):
+        lo, hi = r[name]["ci"]
+        assert lo <= r[name]["value"] <= hi and "bias-corrected" in r[name]["ci_method"]
+    assert r["fd@mel"]["bootstrap_bias"] > 0  # duplicates inflate FD; the CI is shifted back
