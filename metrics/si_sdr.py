@@ -18,8 +18,14 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from metrics.base import (Features, Metric, MetricInfo, MetricInputError, check_finite,
-                          paired_resample)
+from metrics.base import (
+    Features,
+    Metric,
+    MetricInfo,
+    MetricInputError,
+    check_finite,
+    paired_resample,
+)
 
 EPS = float(np.finfo(np.float64).eps)
 

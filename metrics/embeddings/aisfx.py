@@ -60,7 +60,6 @@ class AisfxBackend(EmbeddingBackend):
         ok, why = self.availability()
         if not ok:
             raise BackendUnavailable(why)
-        import torch
         from aisfx.models.cnn2d import EmbeddingNet
 
         self.net = EmbeddingNet("max", 3, 1, 64)

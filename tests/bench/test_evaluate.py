@@ -24,8 +24,8 @@ def demo(tmp_path_factory):
 
 def test_results_contract(demo, tmp_path):
     # paired metrics need shared ids: evaluate the reference against itself for those
-    results = evaluate(demo / "gen.csv", demo / "ref.csv", METRICS[:4] + ["fd@clap-laion-audio"],
-                       out=tmp_path / "run", bootstrap=20, progress=False)
+    evaluate(demo / "gen.csv", demo / "ref.csv", METRICS[:4] + ["fd@clap-laion-audio"],
+             out=tmp_path / "run", bootstrap=20, progress=False)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     for name in METRICS[:3] + ["precision@mel", "coverage@mel", "ccds@mel"]:
         if name == "prdc@mel":

@@ -6,10 +6,11 @@ from itertools import zip_longest
 
 import numpy as np
 import pytest
-from scipy.special import rel_entr
 from scipy.spatial.distance import cdist
+from scipy.special import rel_entr
 
 from metrics import METRICS
+from metrics import prdc as prdc_module
 from metrics.base import Features, Metric, MetricInputError
 from metrics.ccds import ConditionalDiversity, mean_pairwise_cosine_distance
 from metrics.clap_score import ClapScore
@@ -18,7 +19,6 @@ from metrics.kl import KLDivergence, clip_distribution, kl_divergence
 from metrics.lpaps import lpaps
 from metrics.lsd import log_spectral_distance, stft_magnitude
 from metrics.mel_distance import mel_distance
-from metrics import prdc as prdc_module
 from metrics.prdc import Coverage, Density, Precision, Recall, prdc, prdc_terms
 from metrics.si_sdr import SiSdr, si_sdr
 
