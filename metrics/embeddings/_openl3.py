@@ -18,7 +18,13 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from metrics.embeddings.base import BackendUnavailable, EmbeddingBackend, file_sha256, install_hint
+from metrics.embeddings.base import (
+    BackendUnavailable,
+    EmbeddingBackend,
+    file_sha256,
+    install_hint,
+    weights_option,
+)
 
 OPENL3_SR = 48_000  # openl3.core.TARGET_SR
 HOP_S = 0.5
@@ -87,8 +93,7 @@ class OpenL3Backend(EmbeddingBackend):
         return True, ""
 
     def weights_path(self) -> Path | None:
-        path = self.options.get("weights")
-        return Path(path).expanduser() if path else None
+        return weights_option(self.options)
 
     def load(self, device: str = "cpu") -> None:
         if self.implementation not in IMPLEMENTATIONS:

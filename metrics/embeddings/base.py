@@ -9,6 +9,7 @@ imported inside the backend with an install hint (``BackendUnavailable``).
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -80,3 +81,22 @@ def as_frames(x: Any) -> np.ndarray:
     """Embedding output -> float32 [frames, d] (a single vector becomes one frame)."""
     a = np.asarray(x, dtype=np.float32)
     return a[None, :] if a.ndim == 1 else a
+
+
+def weights_option(options: dict, env_var: str | None = None) -> Path | None:
+    """A weights file from the ``weights`` option, else ``$env_var``, else None."""
+    path = options.get("weights") or (os.environ.get(env_var) if env_var else None)
+    return Path(path).expanduser() if path else None
+
+
+def package_weights_availability(name: str, module: str, extra: str, package: str,
+                                 env_var: str, weights_hint: str) -> tuple[bool, str]:
+    """(ok, why) for backends needing an optional package and, if given by env, a weights file."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return False, f"{name}: {package} is not installed; {install_hint(extra, package)}. {weights_hint}"
+    env = os.environ.get(env_var)
+    if env and not Path(env).is_file():
+        return False, f"{env_var}={env} is not a file. {weights_hint}"
+    return True, ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import io
 import os
 from pathlib import Path
@@ -20,7 +19,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from metrics.embeddings.base import BackendUnavailable, EmbeddingBackend, file_sha256, install_hint
+from metrics.embeddings.base import (
+    BackendUnavailable,
+    EmbeddingBackend,
+    file_sha256,
+    install_hint,
+    package_weights_availability,
+    weights_option,
+)
 
 PASST_SR = 32_000
 WINDOW = 320_000  # 10 s: PaSST's training length
@@ -99,18 +105,12 @@ class PasstBackend(EmbeddingBackend):
     @classmethod
     def availability(cls) -> tuple[bool, str]:
         """(can run here, why not): hear21passt importable and any given weights path exists."""
-        if importlib.util.find_spec("hear21passt") is None:
-            return False, (f"passt: hear21passt is not installed; "
-                           f"{install_hint('passt', 'hear21passt')}. {cls.weights_hint()}")
-        env = os.environ.get(ENV_VAR)
-        if env and not Path(env).is_file():
-            return False, f"{ENV_VAR}={env} is not a file. {cls.weights_hint()}"
-        return True, ""
+        return package_weights_availability("passt", "hear21passt", "passt", "hear21passt", ENV_VAR,
+                                            cls.weights_hint())
 
     def weights_path(self) -> Path | None:
-        """Option ``weights``, else ``$FASTAUDIO_PASST_WEIGHTS``, else None (hear21passt loads)."""
-        path = self.options.get("weights") or os.environ.get(ENV_VAR)
-        return Path(path).expanduser() if path else None
+        """Option ``weights``, else ``${ENV_VAR}``, else None (the package's own loader)."""
+        return weights_option(self.options, ENV_VAR)
 
     def load(self, device: str = "cpu") -> None:
         try:

@@ -8,14 +8,19 @@ fadtk#25). Framing is torchvggish's: 25 ms / 10 ms log-mel frames grouped into n
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from metrics.embeddings.base import BackendUnavailable, EmbeddingBackend, file_sha256, install_hint
+from metrics.embeddings.base import (
+    BackendUnavailable,
+    EmbeddingBackend,
+    file_sha256,
+    install_hint,
+    package_weights_availability,
+    weights_option,
+)
 
 VGGISH_SR = 16_000
 CHECKPOINT = "vggish-10086976.pth"
@@ -60,18 +65,12 @@ class VggishBackend(EmbeddingBackend):
     @classmethod
     def availability(cls) -> tuple[bool, str]:
         """(can run here, why not): torchvggish importable and any given weights path exists."""
-        if importlib.util.find_spec("torchvggish") is None:
-            return False, (f"vggish: torchvggish is not installed; "
-                           f"{install_hint('vggish', 'torchvggish')}. {cls.weights_hint()}")
-        env = os.environ.get(ENV_VAR)
-        if env and not Path(env).is_file():
-            return False, f"{ENV_VAR}={env} is not a file. {cls.weights_hint()}"
-        return True, ""
+        return package_weights_availability("vggish", "torchvggish", "vggish", "torchvggish", ENV_VAR,
+                                            cls.weights_hint())
 
     def weights_path(self) -> Path | None:
-        """Option ``weights``, else ``$FASTAUDIO_VGGISH_WEIGHTS``, else None (torch hub)."""
-        path = self.options.get("weights") or os.environ.get(ENV_VAR)
-        return Path(path).expanduser() if path else None
+        """Option ``weights``, else ``${ENV_VAR}``, else None (the package's own loader)."""
+        return weights_option(self.options, ENV_VAR)
 
     def load(self, device: str = "cpu") -> None:
         try:
