@@ -46,3 +46,10 @@ def test_importing_registries_is_cheap():
             "print(any(m in sys.modules for m in ('torch', 'ai_edge_litert', 'aisfx', 'laion_clap')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_unknown_system_name_is_a_helpful_error():
+    from systems import get_system
+
+    with pytest.raises(UnknownNameError, match="unknown system 'teacher'"):
+        get_system("teacher")
