@@ -98,12 +98,8 @@ class _Session:
 
     def feats(self, spec: MetricSpec, side: str, needs: tuple[str, ...]) -> list[Features]:
         items = (self.gen if side == "gen" else self.ref).items
-        if spec.backend is None:  # signal metrics: reference rate decides
-            key = ("audio", side)
-            if key not in self.features:
-                rate = self._ref_rate() if side == "gen" else None
-                self.features[key] = self.ext.signals(items, rate)
-            return self.features[key]
+        if spec.backend is None:
+            return self.signals(side)
         want = frozenset(n for n in needs if n in ("layers",))
         key = (spec.backend, side, want)
         if key not in self.features:
@@ -115,9 +111,14 @@ class _Session:
             self._tick(f"embed {spec.backend} {side}", t)
         return self.features[key]
 
-    def _ref_rate(self) -> int | None:
-        ref = self.feats(MetricSpec("", "", None), "ref", ("audio",)) if self.ref.items else []
-        return ref[0].sample_rate if ref else None
+    def signals(self, side: str) -> list[Features]:
+        """Raw audio for signal metrics; generated clips are resampled to the reference rate."""
+        key = ("audio", side)
+        if key not in self.features:
+            ref = self.signals("ref") if side == "gen" and self.ref.items else []
+            items = (self.gen if side == "gen" else self.ref).items
+            self.features[key] = self.ext.signals(items, ref[0].sample_rate if ref else None)
+        return self.features[key]
 
     def _add_text(self, backend, feats: list[Features]) -> None:
         missing = [f.id for f in feats if not f.prompt]

@@ -22,22 +22,25 @@ def psd_sqrt(cov: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
-def trace_sqrt_product(cov1: np.ndarray, cov2: np.ndarray) -> float:
-    """``Tr sqrt(S1 S2)`` via the symmetric form ``Tr sqrt(S1^1/2 S2 S1^1/2)``."""
-    root1 = psd_sqrt(cov1)
+def trace_sqrt_product(cov1: np.ndarray, cov2: np.ndarray, root1: np.ndarray | None = None) -> float:
+    """``Tr sqrt(S1 S2)`` via the symmetric form ``Tr sqrt(S1^1/2 S2 S1^1/2)``.
+
+    ``root1``: ``psd_sqrt(cov1)`` when the caller reuses one S1 across many S2 (FD∞).
+    """
+    root1 = psd_sqrt(cov1) if root1 is None else root1
     middle = root1 @ cov2 @ root1
     w = np.linalg.eigvalsh((middle + middle.T) / 2)
     return float(np.sqrt(np.clip(w, 0.0, None)).sum())
 
 
-def frechet_distance(mu1, cov1, mu2, cov2) -> float:
+def frechet_distance(mu1, cov1, mu2, cov2, root1: np.ndarray | None = None) -> float:
     """FD between N(mu1, cov1) and N(mu2, cov2); float64; clamped at 0 against round-off."""
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     cov1, cov2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape:
         raise MetricInputError(f"FD: dimension mismatch {mu1.shape} vs {mu2.shape}")
     diff = mu1 - mu2
-    fd = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt_product(cov1, cov2)
+    fd = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt_product(cov1, cov2, root1)
     return max(float(fd), 0.0)
 
 

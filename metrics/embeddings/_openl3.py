@@ -21,9 +21,7 @@ import numpy as np
 from metrics.embeddings.base import (
     BackendUnavailable,
     EmbeddingBackend,
-    file_sha256,
     install_hint,
-    weights_option,
 )
 
 OPENL3_SR = 48_000  # openl3.core.TARGET_SR
@@ -82,7 +80,6 @@ class OpenL3Backend(EmbeddingBackend):
         self.implementation = str(options.get("implementation") or installed_implementation()
                                   or IMPLEMENTATIONS[0])
         self._model: Any = None
-        self._sha: str | None = None
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
@@ -92,15 +89,13 @@ class OpenL3Backend(EmbeddingBackend):
                            f"{install_help()}")
         return True, ""
 
-    def weights_path(self) -> Path | None:
-        return weights_option(self.options)
+    def weights_hint(self) -> str:
+        return install_help()
 
     def load(self, device: str = "cpu") -> None:
         if self.implementation not in IMPLEMENTATIONS:
             raise ValueError(f"{self.name}: implementation must be one of {IMPLEMENTATIONS}")
-        path = self.weights_path()
-        if path is not None and not path.is_file():
-            raise BackendUnavailable(f"{path} does not exist; {install_help()}")
+        path = self.given_weights()
         try:
             loader = self._load_tf if self.implementation == "openl3" else self._load_torch
             self._model = loader(path, device)
@@ -168,10 +163,8 @@ class OpenL3Backend(EmbeddingBackend):
         cfg["options"] = {k: v for k, v in cfg["options"].items()
                           if k not in ("weights", "batch_size")}
         path = self.weights_path()
-        if self._sha is None and path is not None and path.is_file():
-            self._sha = file_sha256(path)
         cfg.update(implementation=self.implementation, content_type=self.content_type,
                    input_repr=INPUT_REPR, embedding_size=EMBEDDING_SIZE, hop_s=HOP_S,
                    center=True, n_channels=self.n_channels,
-                   weights=path.name if path else "package default", weights_sha256=self._sha)
+                   weights=path.name if path else "package default", weights_sha256=self.weights_sha256())
         return cfg

@@ -83,7 +83,7 @@ class AisfxBackend(EmbeddingBackend):
         return Path(get_path_modelWeights())
 
     def converted_path(self) -> Path:
-        if not hasattr(self, "_sha"):
+        if self._sha is None:  # the package checkpoint, hashed once
             self._sha = file_sha256(self.checkpoint_path())
         return cache_root() / "weights" / f"aisfx-{self._sha[:16]}.safetensors"
 

@@ -32,10 +32,35 @@ class EmbeddingBackend(ABC):
     #: shorter clips are zero-padded to this before embedding (policy, reported per clip)
     min_duration_s: ClassVar[float] = 0.0
     version: ClassVar[str] = "1"
+    #: environment variable naming a weights file (backends that load one)
+    weights_env_var: ClassVar[str | None] = None
 
     def __init__(self, **options: Any) -> None:
         self.options = options
         self.device = "cpu"
+        self._sha: str | None = None
+
+    def weights_hint(self) -> str:
+        """How to obtain the weights (appended to unavailability messages)."""
+        return ""
+
+    def weights_path(self) -> Path | None:
+        """A weights file from the ``weights`` option, else ``$weights_env_var``, else None."""
+        return weights_option(self.options, self.weights_env_var)
+
+    def given_weights(self) -> Path | None:
+        """``weights_path()``, refusing a path that was given but is not a file."""
+        path = self.weights_path()
+        if path is not None and not path.is_file():
+            raise BackendUnavailable(f"{path} does not exist. {self.weights_hint()}")
+        return path
+
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of the weights file when one exists (computed once), for the cache key."""
+        path = self.weights_path()
+        if self._sha is None and path is not None and path.is_file():
+            self._sha = file_sha256(path)
+        return self._sha
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from metrics.embeddings.base import BackendUnavailable, EmbeddingBackend, file_sha256, install_hint
+from metrics.embeddings.base import BackendUnavailable, EmbeddingBackend, install_hint
 
 CLAP_SR = 48_000
 CLIP_SAMPLES = 480_000  # laion_clap audio_cfg["clip_samples"]: 10 s at 48 kHz
@@ -127,7 +127,6 @@ class ClapLaionBackend(EmbeddingBackend):
             raise ValueError(f"{self.name}: audio_input must be 'chunks' or 'clip', "
                              f"got {self.audio_input!r}")
         self._clap: Any = None
-        self._sha: str | None = None
 
     @classmethod
     def weights_hint(cls) -> str:
@@ -272,9 +271,8 @@ class ClapLaionBackend(EmbeddingBackend):
         cfg["options"] = {k: v for k, v in cfg["options"].items()
                           if k not in ("weights", "batch_size")}  # path/batching: no effect
         path = self.weights_path()
-        if self._sha is None and path.is_file():
-            self._sha = file_sha256(path)
-        cfg.update(amodel=self.amodel, fusion=False, checkpoint=path.name, weights_sha256=self._sha,
+        cfg.update(amodel=self.amodel, fusion=False, checkpoint=path.name,
+                   weights_sha256=self.weights_sha256(),
                    quantise="int16", audio_input=self.audio_input,
                    chunk_s=CLIP_SAMPLES / CLAP_SR, hop_s=HOP_SAMPLES / CLAP_SR,
                    chunk_fill="zero" if self.audio_input == "chunks" else "first 10 s, repeatpad",

@@ -22,10 +22,8 @@ import numpy as np
 from metrics.embeddings.base import (
     BackendUnavailable,
     EmbeddingBackend,
-    file_sha256,
     install_hint,
     package_weights_availability,
-    weights_option,
 )
 
 PASST_SR = 32_000
@@ -88,6 +86,7 @@ class PasstBackend(EmbeddingBackend):
     dim = 768
     provides = frozenset({"embedding", "logits"})
     version = "1"
+    weights_env_var = ENV_VAR
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -95,7 +94,6 @@ class PasstBackend(EmbeddingBackend):
         if self.window not in ("first10s", "sam"):
             raise ValueError(f"passt: window must be 'first10s' or 'sam', got {self.window!r}")
         self._model: Any = None
-        self._sha: str | None = None
 
     @staticmethod
     def weights_hint() -> str:
@@ -108,19 +106,13 @@ class PasstBackend(EmbeddingBackend):
         return package_weights_availability("passt", "hear21passt", "passt", "hear21passt", ENV_VAR,
                                             cls.weights_hint())
 
-    def weights_path(self) -> Path | None:
-        """Option ``weights``, else ``${ENV_VAR}``, else None (the package's own loader)."""
-        return weights_option(self.options, ENV_VAR)
-
     def load(self, device: str = "cpu") -> None:
         try:
             import hear21passt.base as passt_base
         except ImportError as e:
             raise BackendUnavailable(f"passt: cannot import hear21passt ({e}); "
                                      f"{install_hint('passt', 'hear21passt')}") from e
-        path = self.weights_path()
-        if path is not None and not path.is_file():
-            raise BackendUnavailable(f"{path} does not exist. {self.weights_hint()}")
+        path = self.given_weights()
         # hear21passt prints the whole network while building it.
         with contextlib.redirect_stdout(io.StringIO()):
             try:
@@ -195,10 +187,8 @@ class PasstBackend(EmbeddingBackend):
         cfg["options"] = {k: v for k, v in cfg["options"].items()
                           if k not in ("weights", "batch_size", "labels")}
         path = self.weights_path()
-        if self._sha is None and path is not None and path.is_file():
-            self._sha = file_sha256(path)
         cfg.update(arch=ARCH, checkpoint=path.name if path else CHECKPOINT,
-                   weights_sha256=self._sha, window=self.window,
+                   weights_sha256=self.weights_sha256(), window=self.window,
                    window_rule=("first 10 s, truncate or zero-pad" if self.window == "first10s"
                                 else "10 s windows, 5 s hop, zero-pad if > 1.5 s"))
         return cfg

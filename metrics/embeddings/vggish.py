@@ -8,7 +8,6 @@ fadtk#25). Framing is torchvggish's: 25 ms / 10 ms log-mel frames grouped into n
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,10 +15,8 @@ import numpy as np
 from metrics.embeddings.base import (
     BackendUnavailable,
     EmbeddingBackend,
-    file_sha256,
     install_hint,
     package_weights_availability,
-    weights_option,
 )
 
 VGGISH_SR = 16_000
@@ -50,11 +47,11 @@ class VggishBackend(EmbeddingBackend):
     dim = 128
     min_duration_s = 1.0
     version = "1"
+    weights_env_var = ENV_VAR
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._model: Any = None
-        self._sha: str | None = None
 
     @staticmethod
     def weights_hint() -> str:
@@ -67,10 +64,6 @@ class VggishBackend(EmbeddingBackend):
         """(can run here, why not): torchvggish importable and any given weights path exists."""
         return package_weights_availability("vggish", "torchvggish", "vggish", "torchvggish", ENV_VAR,
                                             cls.weights_hint())
-
-    def weights_path(self) -> Path | None:
-        """Option ``weights``, else ``${ENV_VAR}``, else None (the package's own loader)."""
-        return weights_option(self.options, ENV_VAR)
 
     def load(self, device: str = "cpu") -> None:
         try:
@@ -89,9 +82,7 @@ class VggishBackend(EmbeddingBackend):
         """The weights file's state dict, or torch hub's cached/downloaded copy."""
         import torch
 
-        path = self.weights_path()
-        if path is not None and not path.is_file():
-            raise BackendUnavailable(f"{path} does not exist. {self.weights_hint()}")
+        path = self.given_weights()
         try:
             if path is not None:
                 return torch.load(path, map_location="cpu", weights_only=True)
@@ -121,8 +112,6 @@ class VggishBackend(EmbeddingBackend):
         cfg = super().config()
         cfg["options"] = {k: v for k, v in cfg["options"].items() if k != "weights"}
         path = self.weights_path()
-        if self._sha is None and path is not None and path.is_file():
-            self._sha = file_sha256(path)
-        cfg.update(checkpoint=path.name if path else CHECKPOINT, weights_sha256=self._sha,
+        cfg.update(checkpoint=path.name if path else CHECKPOINT, weights_sha256=self.weights_sha256(),
                    postprocess=False, last_relu=False, pad_to_s=1.0, example_s=0.96)
         return cfg
