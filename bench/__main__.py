@@ -1,16 +1,18 @@
-"""Command line: ``python -m bench eval ...`` (see ``python -m bench eval --help``)."""
+"""Command line: ``python -m bench {eval,train,adherence,demo-data} ...`` (see ``--help`` of each)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import cli_eval
+from bench import cli_adherence, cli_eval, cli_train
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     cli_eval.add_parser(sub)
+    cli_train.add_parser(sub)
+    cli_adherence.add_parser(sub)
     demo = sub.add_parser("demo-data", help="write a small synthetic gen/ref set (offline demo)")
     demo.add_argument("--out", required=True)
     demo.set_defaults(func=_demo_data)

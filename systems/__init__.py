@@ -1,16 +1,43 @@
-"""System registry: name -> ``"module:attr"`` (text-to-audio generators, accelerators, codecs).
+"""System registry: name -> ``"module:attr"`` (generators, accelerators, codecs).
 
-Add a system = one file under ``systems/`` plus one line here. The plugin interface, the
-shared teacher and its samplers arrive with the systems-foundation work; until then the table
-is empty and the evaluation engine (``python -m bench eval``) works on audio folders/manifests.
+Add a system = one file under ``systems/`` plus one line in ``SYSTEMS``. Other packages add
+systems without touching this repository through the entry-point group ``fastaudio_bench.systems``
+in their own pyproject::
+
+    [project.entry-points."fastaudio_bench.systems"]
+    my-system = "my_package.my_system:MySystem"
+
+Built-in names win over entry points with the same name (a warning says so).
 """
 from __future__ import annotations
 
-SYSTEMS: dict[str, str] = {}
+import warnings
+
+ENTRY_POINT_GROUP = "fastaudio_bench.systems"
+
+SYSTEMS: dict[str, str] = {
+    "teacher": "systems.teacher:TeacherSystem",
+}
+
+
+def _entry_point_systems() -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for name in sorted(set(found) & set(SYSTEMS)):
+        if found[name] != SYSTEMS[name]:
+            warnings.warn(f"entry point {name!r} ({found[name]}) is shadowed by the built-in system "
+                          f"{SYSTEMS[name]}", stacklevel=3)
+    return {k: v for k, v in found.items() if k not in SYSTEMS}
+
+
+def system_table() -> dict[str, str]:
+    """Built-in systems plus those other installed packages register as entry points."""
+    return {**SYSTEMS, **_entry_point_systems()}
 
 
 def get_system(name: str):
     """The system class registered as ``name`` (imported lazily)."""
     from bench.registry import resolve
 
-    return resolve(SYSTEMS, name, "system")
+    return resolve(system_table(), name, "system")

@@ -51,5 +51,5 @@ def test_importing_registries_is_cheap():
 def test_unknown_system_name_is_a_helpful_error():
     from systems import get_system
 
-    with pytest.raises(UnknownNameError, match="unknown system 'teacher'"):
-        get_system("teacher")
+    with pytest.raises(UnknownNameError, match="unknown system 'teachr'.*Did you mean 'teacher'"):
+        get_system("teachr")

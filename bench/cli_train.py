@@ -1,0 +1,66 @@
+"""``python -m bench train``: train (or reuse) the shared components of a size preset.
+
+The autoencoder and the teacher are trained once per configuration and cached in the component
+store (``$FASTAUDIO_CACHE/components``); a killed run resumes where its last checkpoint was.
+Prints what was trained or reused, the wall time and the peak RAM of this process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from dataclasses import replace
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train or reuse the shared autoencoder + teacher", description=__doc__)
+    p.add_argument("target", choices=["components"], help="what to train (accelerators arrive as systems)")
+    p.add_argument("--preset", default="tiny", help="size preset: tiny (CPU, minutes) or base (GPU)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--store", help="component store folder (default: $FASTAUDIO_CACHE/components)")
+    p.add_argument("--ae-updates", type=int, help="override the preset's autoencoder updates")
+    p.add_argument("--teacher-updates", type=int, help="override the preset's teacher updates")
+    p.add_argument("--n-train", type=int, help="override the number of training clips")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def preset_from_args(args: argparse.Namespace):
+    from systems.components.presets import get_preset
+
+    preset = get_preset(args.preset)
+    if args.ae_updates:
+        preset = replace(preset, ae_train=replace(preset.ae_train, updates=args.ae_updates))
+    if args.teacher_updates:
+        preset = replace(preset, teacher_train=replace(preset.teacher_train, updates=args.teacher_updates))
+    if args.n_train:
+        preset = replace(preset, data={**preset.data, "n_train": args.n_train})
+    return preset
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from systems.components.shared import load_components
+    from systems.training.store import ComponentStore
+
+    try:
+        preset = preset_from_args(args)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    store = ComponentStore(Path(args.store) if args.store else None)
+    components = load_components(preset, args.device, store=store, progress=not args.quiet)
+    summary = {"preset": preset.name, "store": str(store.root), "hashes": components.hashes,
+               "wall_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+               "reports": components.reports}
+    print(json.dumps(summary, indent=2))
+    return 0

@@ -1,0 +1,131 @@
+"""Baseline system ``teacher``: the shared EDM teacher with any sampler at any step count.
+
+This is "naive step reduction": the same network and sampler with fewer steps. Every other
+generator is compared against it at equal NFE. Generation path: MiniLM tokens → initial noise
+σ_max·ε from the item's own generator (:mod:`systems.noise`) → sampler over the CFG-wrapped EDM
+denoiser (NFE counted by a wrapper) → latent → autoencoder decoder → Griffin-Lim audio.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from systems.api import GenRequest, GenResult, SystemInfo, TextToAudio, check_options
+from systems.noise import item_generators
+from systems.samplers import get_sampler
+from systems.samplers.grids import make_grid
+from systems.samplers.guidance import NFECounter, classifier_free
+
+
+class TeacherSystem(TextToAudio):
+    info = SystemInfo(
+        name="teacher", kind="generator",
+        paper="EDM (Karras et al. 2022) DiT teacher; naive step reduction baseline",
+        default_steps=(1, 2, 4, 8, 16, 32), native_sampler="heun",
+    )
+
+    def __init__(self, preset: Any = "tiny", sampler: str | None = None, guidance: float | None = None,
+                 grid: str | None = None, components=None, train_missing: bool = True) -> None:
+        self.preset_name = preset if isinstance(preset, str) else preset.name
+        self._preset = preset
+        self.components = components
+        self.train_missing = train_missing
+        self._sampler, self._guidance, self._grid = sampler, guidance, grid
+        if components is not None:
+            self._bind(components)
+
+    @classmethod
+    def from_components(cls, components, **config) -> TeacherSystem:
+        return cls(preset=components.preset, components=components, **config)
+
+    def load(self, device: str = "cpu") -> TeacherSystem:
+        if self.components is None:
+            from systems.components.shared import load_components
+
+            self._bind(load_components(self._preset, device, train_missing=self.train_missing))
+        return self
+
+    def _bind(self, components) -> None:
+        self.components = components
+        sampling = components.preset.sampling
+        self.sampler = self._sampler or sampling["sampler"]
+        self.guidance = sampling["guidance"] if self._guidance is None else self._guidance
+        self.grid = self._grid or sampling["grid"]
+        self.sample_rate = components.ae.sample_rate
+        get_sampler(self.sampler)  # an unknown name fails at construction, not mid-run
+
+    def config(self) -> dict[str, Any]:
+        self._require_loaded()
+        return {"system": "teacher", "sampler": self.sampler, "guidance": self.guidance, "grid": self.grid,
+                **self.components.config()}
+
+    def _require_loaded(self) -> None:
+        if self.components is None:
+            raise RuntimeError("call .load(device) before generating")
+
+    def generate(self, request: GenRequest) -> GenResult:
+        self._require_loaded()
+        sampler = get_sampler(request.sampler or self.sampler)
+        check_options(request.options, sampler.options, f"sampler {sampler.name!r}")
+        guidance = self.guidance if request.guidance is None else request.guidance
+        timings: dict[str, float] = {}
+        with _timer(timings, "encode_text_s"):
+            cond, null = self._conditions(request.prompts)
+        with _timer(timings, "denoise_s"):
+            z, nfe = self._sample(sampler, request, cond, null, guidance)
+        with _timer(timings, "decode_s"):
+            audio = self._decode(z, request.duration_s)
+        return GenResult(audio, self.sample_rate, nfe, latents=z.cpu(), timings_s=timings)
+
+    def _conditions(self, prompts):
+        from systems.components.edm import pad_tokens
+
+        text = self.components.text
+        tokens, mask = text.encode(prompts)
+        null_tokens, null_mask = text.null(len(prompts))
+        length = max(tokens.shape[1], null_tokens.shape[1])
+        cond = dict(zip(("tokens", "mask"), pad_tokens(tokens, mask, length)))
+        null = dict(zip(("tokens", "mask"), pad_tokens(null_tokens, null_mask, length)))
+        return cond, null
+
+    def latent_shape(self, duration_s: float | None) -> tuple[int, int]:
+        """(channels, frames) for a clip of ``duration_s`` (default: the preset's clip length)."""
+        preset, ae = self.components.preset, self.components.ae
+        frames = ae.frames_for(duration_s or preset.clip_duration_s)
+        patch = preset.teacher.patch
+        return ae.latent_channels, -(-frames // patch) * patch
+
+    @torch.inference_mode()
+    def _sample(self, sampler, request: GenRequest, cond, null, guidance: float):
+        sampling = self.components.preset.sampling
+        extra = {"rho": sampling["rho"]} if self.grid == "karras" else {}
+        grid = make_grid(self.grid, request.steps, sigma_min=sampling["sigma_min"],
+                         sigma_max=sampling["sigma_max"], **extra)
+        eps = self.initial_noise(request).to(self.components.device)
+        counter = NFECounter()
+        denoise = classifier_free(self.components.teacher, cond, null, guidance, counter=counter)
+        generators = item_generators(request.prompts, request.seeds, stream="sampler")
+        z = sampler(denoise, float(grid[0]) * eps, grid, generator=generators, **request.options)
+        return z, counter.count
+
+    def _decode(self, z: torch.Tensor, duration_s: float | None) -> np.ndarray:
+        n = round((duration_s or self.components.preset.clip_duration_s) * self.sample_rate)
+        audio = self.components.ae.decode(z)[:, :n]
+        if not torch.isfinite(audio).all():
+            raise RuntimeError("the teacher produced non-finite audio; its checkpoint is likely broken: "
+                               "delete it from the component store and retrain")
+        return audio.cpu().numpy().astype(np.float32)
+
+
+class _timer:
+    def __init__(self, sink: dict[str, float], key: str) -> None:
+        self.sink, self.key = sink, key
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.sink[self.key] = time.perf_counter() - self.start
