@@ -45,6 +45,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def summarise(report: dict) -> dict:
+    """The headline of a component's training report (the full log stays in its folder)."""
+    train = report.get("train", {})
+    history = train.get("history") or [{}]
+    return {"updates": train.get("updates"), "train_wall_s": round(train.get("wall_s", 0.0), 1),
+            "total_wall_s": round(report.get("total_wall_s", 0.0), 1), "final_loss": history[-1].get("loss"),
+            "n_clips": report.get("n_clips")}
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -61,6 +70,6 @@ def run(args: argparse.Namespace) -> int:
     components = load_components(preset, args.device, store=store, progress=not args.quiet)
     summary = {"preset": preset.name, "store": str(store.root), "hashes": components.hashes,
                "wall_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
-               "reports": components.reports}
+               "trained": {kind: summarise(report) for kind, report in components.reports.items()}}
     print(json.dumps(summary, indent=2))
     return 0

@@ -55,7 +55,10 @@ class MelAutoencoder(nn.Module):
         self.decoder = nn.Sequential(
             nn.Conv1d(config.latent_channels, c, 3, padding=1),
             *[ResBlock(c, k) for _ in range(config.blocks)],
-            nn.ConvTranspose1d(c, c, 4, stride=2, padding=1), *[ResBlock(c, k) for _ in range(config.blocks)],
+            # nearest-neighbour upsampling + conv: a stride-2 transposed conv left a 31-Hz checkerboard
+            # ripple that made steady tones read as click trains
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(c, c, 3, padding=1),
+            *[ResBlock(c, k) for _ in range(config.blocks)],
             nn.GroupNorm(8, c), nn.SiLU(), nn.Conv1d(c, n_mels, k, padding=k // 2),
         )
         self.register_buffer("mel_mean", torch.zeros(()))

@@ -62,9 +62,9 @@ TINY = Preset(
     mel=MelConfig(sample_rate=16000, n_fft=1024, hop=256, n_mels=64),
     clip_duration_s=2.048,
     ae=AEConfig(channels=64, latent_channels=16, blocks=1),
-    ae_train=TrainConfig(updates=1000, batch=32, lr=2e-3),
+    ae_train=TrainConfig(updates=3000, batch=32, lr=2e-3),
     teacher=DiTConfig(in_channels=16, width=128, depth=4, heads=4, patch=2),
-    teacher_train=TrainConfig(updates=2400, batch=32, lr=1e-3, warmup=200),
+    teacher_train=TrainConfig(updates=3000, batch=32, lr=1e-3, warmup=200),
 )
 
 BASE = Preset(

@@ -13,7 +13,7 @@ def test_train_cli_trains_then_reuses(tmp_path, capsys):
             "--n-train", "8", "--store", str(tmp_path / "store"), "--quiet"]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
-    assert first["reports"]["teacher"]["train"]["updates"] == 2
+    assert first["trained"]["teacher"]["updates"] == 2
     assert first["peak_rss_mb"] > 0
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out)
