@@ -79,7 +79,17 @@ BASE = Preset(
     max_prompt_tokens=128,
 )
 
-PRESETS: dict[str, Preset] = {"tiny": TINY, "base": BASE}
+# For tests and smoke runs only: trains in seconds and generates noise-like audio.
+MICRO = replace(
+    TINY, name="micro",
+    mel=replace(TINY.mel, griffin_lim_iters=4),
+    data={"source": "sfx", "n_train": 48, "seed": 0},
+    ae_train=replace(TINY.ae_train, updates=20, batch=16, warmup=5),
+    teacher=replace(TINY.teacher, width=32, depth=2, heads=2),
+    teacher_train=replace(TINY.teacher_train, updates=20, batch=16, warmup=5),
+)
+
+PRESETS: dict[str, Preset] = {"tiny": TINY, "base": BASE, "micro": MICRO}
 
 
 def get_preset(name: str, **overrides: Any) -> Preset:

@@ -1,0 +1,54 @@
+"""``python -m bench run PROTOCOL --out DIR``: run a versioned protocol over its systems.
+
+Trains or reuses the shared components of the protocol's preset, generates every (system,
+sampler, steps) row with per-item seeds shared by all systems, evaluates it, measures its speed,
+and writes ``results.json`` into a new run folder (``--resume`` continues a killed run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a benchmark protocol (e.g. sfx-mini)", description=__doc__)
+    p.add_argument("protocol", help="protocol name (see --list)")
+    p.add_argument("--out", help="new run folder (default: runs/<protocol>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.protocols import get_protocol
+    from bench.registry import UnknownNameError
+    from bench.runner import RunError, run_protocol
+
+    try:
+        protocol = get_protocol(args.protocol)
+        out = args.out or f"runs/{protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        results = run_protocol(protocol, out, resume=args.resume, device=args.device,
+                               progress=not args.quiet, speed=not args.no_speed)
+    except (RunError, UnknownNameError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(results, out))
+    return 0
+
+
+def summary(results: dict, out: str) -> str:
+    lines = [f"run folder: {out}", "where the time went: " + json.dumps(
+        {k: round(v, 1) if k != "overhead_fraction" else round(v, 4) for k, v in results["timings"].items()})]
+    for row in results["rows"]:
+        adherence = row["metrics"].get("adherence", {}).get("value")
+        rtf = row.get("speed", {}).get("rtf")
+        lines.append(f"  {row['row_id']:<22} nfe={row['nfe']:<4} adherence={_fmt(adherence)} rtf={_fmt(rtf)}")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,13 @@
+"""Protocol registry: name -> ``"module:PROTOCOL"``; one file per protocol, pinned in versions.json."""
+from __future__ import annotations
+
+PROTOCOLS: dict[str, str] = {
+    "sfx-mini": "bench.protocols.sfx_mini:PROTOCOL",
+    "esc50": "bench.protocols.esc50:PROTOCOL",
+}
+
+
+def get_protocol(name: str):
+    from bench.registry import resolve
+
+    return resolve(PROTOCOLS, name, "protocol")

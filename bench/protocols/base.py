@@ -1,0 +1,57 @@
+"""Typed, versioned benchmark protocols: what to generate, how to score it, on which machine profile.
+
+A protocol fixes everything a leaderboard number depends on: prompts and reference audio, the
+number of generations per prompt (CCDS needs at least 2), seeds, clip duration, which systems run
+at which samplers, step counts and guidance, the metrics (``metric@backend``) and the speed
+profile. Its canonical JSON hashes to ``hash()``; ``versions.json`` pins (version, hash) so a
+changed definition without a version bump fails the test suite.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SystemEntry:
+    """One system of a protocol and the operating points it is run at."""
+
+    system: str
+    samplers: tuple[str, ...]
+    steps: tuple[int, ...]
+    guidance: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: int
+    description: str
+    prompts: dict[str, Any]  # {"source": "sfx", "split", "n", "seed"} or {"source": "manifest", ...}
+    reference: dict[str, Any]
+    systems: tuple[SystemEntry, ...]
+    metrics: tuple[str, ...]
+    generations_per_prompt: int = 2
+    seed: int = 0
+    duration_s: float | None = None  # None: the preset's clip length
+    preset: str = "tiny"
+    speed_profile: str = "cpu"
+    speed_batch: int = 8
+    bootstrap: int = 100
+
+    def __post_init__(self) -> None:
+        if self.generations_per_prompt < 1:
+            raise ValueError(f"{self.name}: generations_per_prompt must be >= 1")
+        if not self.systems or not self.metrics:
+            raise ValueError(f"{self.name}: a protocol needs at least one system and one metric")
+
+    def definition(self) -> dict[str, Any]:
+        """The canonical, JSON-able definition (what the hash covers)."""
+        return asdict(self)
+
+    def hash(self) -> str:
+        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,20 @@
+"""``sfx-mini``: the embedded protocol (default of ``make bench``): procedural prompts and references.
+
+16 test prompts of the procedural SFX set × 2 generations each (CCDS needs ≥ 2) against 64
+rendered reference clips of the same split; the teacher at 4 step counts with two samplers.
+Metrics: FD, KAD and PRDC on aisfx and yamnet, KL and IS on yamnet, CCDS on aisfx, and the
+signal-processing prompt adherence of the procedural set. Runs on a 2-core CPU in minutes.
+"""
+from bench.protocols.base import Protocol, SystemEntry
+
+PROTOCOL = Protocol(
+    name="sfx-mini",
+    version=1,
+    description="procedural SFX prompts vs rendered references; tiny preset; CPU",
+    prompts={"source": "sfx", "split": "test", "n": 16, "seed": 0},
+    reference={"source": "sfx", "split": "test", "n": 64, "seed": 1},
+    systems=(SystemEntry("teacher", samplers=("euler", "heun"), steps=(1, 2, 4, 8, 16)),),
+    metrics=("fd@aisfx", "kad@aisfx", "prdc@aisfx", "fd@yamnet", "kad@yamnet", "prdc@yamnet",
+             "kl@yamnet:pair=prompt:unpaired=exclude", "is@yamnet", "ccds@aisfx", "adherence"),
+    generations_per_prompt=2,
+)

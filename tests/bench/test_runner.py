@@ -1,0 +1,124 @@
+"""The benchmark runner: protocol versions, results schema, caching, resume after a kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bench.protocols import PROTOCOLS, get_protocol
+from bench.protocols.base import SystemEntry
+from bench.runner import RunError, run_protocol
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = ROOT / "bench" / "protocols" / "versions.json"
+
+
+def micro_protocol(steps=(1, 2)):
+    return replace(get_protocol("sfx-mini"), name="micro-test", preset="micro",
+                   prompts={"source": "sfx", "split": "test", "n": 3, "seed": 0},
+                   reference={"source": "sfx", "split": "test", "n": 6, "seed": 1},
+                   systems=(SystemEntry("teacher", samplers=("euler",), steps=steps),),
+                   metrics=("fd@mel", "kad@mel", "ccds@mel", "adherence"), bootstrap=10, speed_batch=2)
+
+
+@pytest.fixture
+def shared_cache(tmp_path_factory, monkeypatch):
+    """One cache for the whole module's runs (components train once)."""
+    path = tmp_path_factory.getbasetemp() / "runner-cache"
+    monkeypatch.setenv("FASTAUDIO_CACHE", str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+def test_protocol_changes_need_a_version_bump(name):
+    pinned = json.loads(VERSIONS.read_text())[name]
+    protocol = get_protocol(name)
+    assert protocol.version >= pinned["version"]
+    if protocol.version == pinned["version"]:
+        assert protocol.hash() == pinned["hash"], (
+            f"protocol {name!r} changed without a version bump: bump `version` in its file and update "
+            f"bench/protocols/versions.json")
+
+
+def test_protocol_hash_covers_every_field():
+    base = get_protocol("sfx-mini")
+    assert replace(base, generations_per_prompt=3).hash() != base.hash()
+    assert replace(base, metrics=base.metrics[:-1]).hash() != base.hash()
+
+
+def test_sfx_mini_meets_the_leaderboard_brief():
+    p = get_protocol("sfx-mini")
+    teacher = p.systems[0]
+    assert len(teacher.steps) >= 4 and len(teacher.samplers) >= 2 and p.generations_per_prompt >= 2
+    for spec in ("fd@aisfx", "kad@aisfx", "prdc@aisfx", "fd@yamnet", "kad@yamnet", "prdc@yamnet",
+                 "is@yamnet", "ccds@aisfx", "adherence"):
+        assert spec in p.metrics
+    assert any(m.startswith("kl@yamnet") for m in p.metrics)
+
+
+def test_run_writes_self_describing_results_and_refuses_to_overwrite(shared_cache, tmp_path):
+    out = tmp_path / "run"
+    results = run_protocol(micro_protocol(), out, progress=False)
+    assert {"protocol", "environment", "rows", "timings", "components"} <= set(results)
+    row = results["rows"][0]
+    assert row["row_id"] == "teacher/euler/1" and row["nfe"] == 2  # CFG doubles
+    assert set(row["metrics"]) == {"fd@mel", "kad@mel", "ccds@mel", "adherence"}
+    assert row["metrics"]["adherence"]["ci_low"] <= row["metrics"]["adherence"]["value"]
+    assert row["speed"]["rtf"] > 0 and row["speed"]["peak_ram_mb"] > 0
+    assert (out / row["audio"][0]["path"]).exists()
+    assert json.loads((out / "config.json").read_text())["hash"] == micro_protocol().hash()
+    with pytest.raises(RunError, match="already holds a run"):
+        run_protocol(micro_protocol(), out, progress=False)
+
+
+def test_unchanged_rerun_reuses_generations(shared_cache, tmp_path, monkeypatch):
+    from systems.teacher import TeacherSystem
+
+    run_protocol(micro_protocol(), tmp_path / "a", progress=False, speed=False)
+    calls = []
+    original = TeacherSystem.generate
+    monkeypatch.setattr(TeacherSystem, "generate", lambda self, req: calls.append(req) or original(self, req))
+    again = run_protocol(micro_protocol(), tmp_path / "b", progress=False, speed=False)
+    assert calls == []  # every clip came from the generation cache
+    assert again["rows"][0]["nfe"] == 2
+
+
+KILL_SCRIPT = """
+import sys, time
+sys.path.insert(0, {root!r})
+import bench.runner as runner
+from tests.bench.test_runner import micro_protocol
+slow = runner.evaluate_row
+def evaluate_row(*args, **kwargs):
+    out = slow(*args, **kwargs)
+    time.sleep(1.5)
+    return out
+runner.evaluate_row = evaluate_row
+runner.run_protocol(micro_protocol(steps=(1, 2, 4)), {out!r}, progress=False, speed=False)
+"""
+
+
+def test_killed_run_resumes_without_redoing_finished_rows(shared_cache, tmp_path):
+    run_protocol(micro_protocol(steps=(1,)), tmp_path / "warm", progress=False, speed=False)  # train once
+    out = tmp_path / "killed"
+    script = KILL_SCRIPT.format(root=str(ROOT), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ))
+    first = out / "rows" / "teacher" / "euler" / "1" / "row.json"
+    deadline = time.time() + 120
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists() and not (out / "results.json").exists()
+    stamp = first.stat().st_mtime_ns
+    resumed = run_protocol(micro_protocol(steps=(1, 2, 4)), out, resume=True, progress=False, speed=False)
+    assert first.stat().st_mtime_ns == stamp  # the finished row was not recomputed
+    fresh = run_protocol(micro_protocol(steps=(1, 2, 4)), tmp_path / "fresh", progress=False, speed=False)
+    assert [r["metrics"] for r in resumed["rows"]] == [r["metrics"] for r in fresh["rows"]]
