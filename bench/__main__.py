@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import cli_adherence, cli_check, cli_eval, cli_run, cli_train
+from bench import cli_adherence, cli_check, cli_eval, cli_report, cli_run, cli_train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_train.add_parser(sub)
     cli_run.add_parser(sub)
     cli_adherence.add_parser(sub)
+    cli_report.add_parser(sub)
     cli_check.add_parser(sub)
     demo = sub.add_parser("demo-data", help="write a small synthetic gen/ref set (offline demo)")
     demo.add_argument("--out", required=True)
