@@ -5,7 +5,7 @@ STAMP := .venv/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c
 RUN_ID := $(shell date +%Y%m%d-%H%M%S)
 SHARED := ../shared
 
-.PHONY: install test test-slow bench lint clean
+.PHONY: bench test report
 
 $(STAMP):
 	@test -x $(PY) || python3 -m venv .venv
@@ -17,29 +17,20 @@ $(STAMP):
 	$(PY) -m pip install -q --no-deps aisfx==0.1.2
 	@rm -f .venv/.installed-*; touch $@
 
-install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not gpu" -p no:randomly
 
-test-slow: $(STAMP)
-	$(PY) -m pytest -q -m "slow"
-
-# Main job (until the benchmark runner lands): evaluate real ESC-50 CC-BY clips against CC0 clips (all 50 classes) when
-# ../shared is present, else an embedded synthetic set generated on the fly.
+# Main job: train or reuse the tiny shared components, run the embedded sfx-mini protocol over
+# every registered system, and write the leaderboard (Markdown, CSV, HTML) next to the run.
 bench: $(STAMP)
 	@mkdir -p runs
-	@if [ -f $(SHARED)/data/esc50-cc/manifest.csv ]; then \
-	  $(PY) -m bench eval --gen $(SHARED)/data/esc50-cc/manifest.csv --gen-where license=CC-BY \
-	    --ref $(SHARED)/data/esc50-cc/manifest.csv --ref-where license=CC0 --out runs/eval-esc50-$(RUN_ID); \
-	else \
-	  $(PY) -m bench demo-data --out runs/demo-data && \
-	  $(PY) -m bench eval --gen runs/demo-data/gen.csv --ref runs/demo-data/ref.csv \
-	    --out runs/eval-demo-$(RUN_ID); \
-	fi
+	$(PY) -m bench run sfx-mini --out runs/sfx-mini-$(RUN_ID)
+	$(PY) -m bench report runs/sfx-mini-$(RUN_ID) --out runs/sfx-mini-$(RUN_ID)/report
+	@ln -sfn sfx-mini-$(RUN_ID) runs/latest
+	@echo "leaderboard: runs/sfx-mini-$(RUN_ID)/report/leaderboard.html"
 
-lint: $(STAMP)
-	$(PY) -m ruff check bench metrics systems tests
-
-clean:
-	rm -rf .venv .pytest_cache
+# Leaderboard of the latest run (or RUNS="runs/a runs/b").
+RUNS ?= runs/latest
+report: $(STAMP)
+	$(PY) -m bench report $(RUNS) --out runs/report-$(RUN_ID)

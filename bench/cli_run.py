@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
+    p.add_argument("--no-cache", action="store_true", help="recompute every clip and metric")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         protocol = get_protocol(args.protocol)
         out = args.out or f"runs/{protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         results = run_protocol(protocol, out, resume=args.resume, device=args.device,
-                               progress=not args.quiet, speed=not args.no_speed)
+                               progress=not args.quiet, speed=not args.no_speed, cache=not args.no_cache)
     except (RunError, UnknownNameError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from bench.paths import cache_root, shared_dir
 from bench.protocols.base import Protocol, SystemEntry
 
 ADHERENCE = "adherence"
+ROW_CACHE_VERSION = 1  # bump when the evaluation engine changes what it computes
 
 
 class RunError(ValueError):
@@ -66,7 +67,7 @@ class Clock:
 
 
 def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = False, device: str = "cpu",
-                 progress: bool = True, speed: bool = True) -> dict[str, Any]:
+                 progress: bool = True, speed: bool = True, cache: bool = True) -> dict[str, Any]:
     """Run every (system, sampler, steps) row of ``protocol`` into ``out_dir``; returns the results."""
     from bench.provenance import environment
     from systems.components.shared import load_components
@@ -84,7 +85,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
         for sampler in entry.samplers:
             for steps in entry.steps:
                 rows.append(run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out,
-                                    clock, progress, speed))
+                                    clock, progress, speed, cache))
     results = {"protocol": {"name": protocol.name, "version": protocol.version, "hash": protocol.hash()},
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "environment": json.loads((out / "environment.json").read_text()),
@@ -175,17 +176,23 @@ def build_system(entry: SystemEntry, components):
     return get_system(entry.system).from_components(components, **entry.config)
 
 
-def run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out, clock, progress, speed):
+def run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out, clock, progress, speed,
+            cache=True):
     """One (system, sampler, steps) row: generate (resumable), evaluate, score adherence, time it."""
     row_id = f"{entry.system}/{sampler}/{steps}"
     row_dir = out / "rows" / entry.system / sampler / str(steps)
     if (row_dir / "row.json").exists():
         return json.loads((row_dir / "row.json").read_text())
     t0 = time.perf_counter()
-    nfe = generate_row(system, sampler, steps, entry.guidance, protocol.duration_s, items, row_dir, progress)
+    nfe = generate_row(system, sampler, steps, entry.guidance, protocol.duration_s, items, row_dir, progress,
+                       cache)
     clock.add("generate", time.perf_counter() - t0)
     t0 = time.perf_counter()
-    metrics = evaluate_row(protocol, row_dir, items, ref_manifest, system.sample_rate, progress)
+    if cache:
+        metrics = cached_row_metrics(protocol, system, sampler, steps, entry.guidance, items, ref_manifest,
+                                     row_dir)
+    else:
+        metrics = evaluate_row(protocol, row_dir, items, ref_manifest, system.sample_rate, False)
     clock.add("evaluate", time.perf_counter() - t0)
     row = {"row_id": row_id, "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
@@ -200,7 +207,8 @@ def run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out, c
     return row
 
 
-def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: Path, progress: bool) -> int:
+def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: Path, progress: bool,
+                 cache: bool = True) -> int:
     """Write one clip per item (skipping clips already on disk); returns the NFE per sample."""
     from systems.api import GenRequest
 
@@ -214,15 +222,15 @@ def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: P
         chunk = todo[i: i + batch]
         request = GenRequest(prompts=[it.prompt for it in chunk], seeds=[it.seed for it in chunk],
                              steps=steps, guidance=guidance, duration_s=duration_s, sampler=sampler)
-        nfe = _generate_cached(system, request, chunk, audio_dir)
+        nfe = _generate_cached(system, request, chunk, audio_dir, cache)
         (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
     write_row_manifest(row_dir, items)
     return nfe if nfe is not None else _nfe_of(system, sampler, steps, guidance, duration_s, items[0])
 
 
-def _generate_cached(system, request, chunk, audio_dir: Path) -> int:
+def _generate_cached(system, request, chunk, audio_dir: Path, use_cache: bool = True) -> int:
     """Generate the items missing from the cross-run generation cache; copy all into the row."""
-    cache = cache_root() / "generations"
+    cache = cache_root() / "generations" if use_cache else audio_dir.parent / "generated"
     keys = [generation_key(system, request, it) for it in chunk]
     missing = [k for k in keys if not (cache / f"{k}.flac").exists()]
     nfe = _cached_nfe(cache, keys)
@@ -290,6 +298,40 @@ def audio_index(row_dir: Path, items: list[GenItem]) -> list[dict]:
     base = row_dir.parent.parent.parent.parent
     return [{"item_id": it.item_id, "prompt": it.prompt, "seed": it.seed,
              "path": str((row_dir / "audio" / f"{it.item_id}.flac").relative_to(base))} for it in items]
+
+
+def cached_row_metrics(protocol, system, sampler, steps, guidance, items, ref_manifest: Path,
+                       row_dir: Path) -> dict:
+    """Row metrics, reused across runs when the clips, the reference set and the metric settings
+    are unchanged (the key covers each clip's generation key, a fingerprint of the reference
+    files, the metric specs, bootstrap size and seed)."""
+    from systems.api import GenRequest
+
+    request = GenRequest(prompts=[items[0].prompt], seeds=[items[0].seed], steps=steps, guidance=guidance,
+                         duration_s=protocol.duration_s, sampler=sampler)
+    clips = [generation_key(system, replace(request, prompts=(it.prompt,), seeds=(it.seed,)), it)
+             for it in items]
+    key = _key({"clips": clips, "meta": [it.meta for it in items], "ids": [it.item_id for it in items],
+                "ref": reference_fingerprint(ref_manifest), "metrics": list(protocol.metrics),
+                "bootstrap": protocol.bootstrap, "seed": protocol.seed, "v": ROW_CACHE_VERSION})
+    path = cache_root() / "rows" / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    metrics = evaluate_row(protocol, row_dir, items, ref_manifest, system.sample_rate, False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, metrics)
+    return metrics
+
+
+def reference_fingerprint(manifest: Path) -> str:
+    """Manifest text plus each audio file's size and modification time."""
+    from bench.sources import load_source
+
+    parts = [manifest.read_text(encoding="utf-8")]
+    for item in load_source(manifest).items:
+        stat = item.path.stat()
+        parts.append(f"{item.path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def evaluate_row(protocol, row_dir: Path, items, ref_manifest: Path, sample_rate: int,

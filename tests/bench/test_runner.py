@@ -88,6 +88,7 @@ def test_unchanged_rerun_reuses_generations(shared_cache, tmp_path, monkeypatch)
     again = run_protocol(micro_protocol(), tmp_path / "b", progress=False, speed=False)
     assert calls == []  # every clip came from the generation cache
     assert again["rows"][0]["nfe"] == 2
+    assert len(list((shared_cache / "rows").glob("*.json"))) >= 2  # row metrics cached too
 
 
 KILL_SCRIPT = """
@@ -120,5 +121,6 @@ def test_killed_run_resumes_without_redoing_finished_rows(shared_cache, tmp_path
     stamp = first.stat().st_mtime_ns
     resumed = run_protocol(micro_protocol(steps=(1, 2, 4)), out, resume=True, progress=False, speed=False)
     assert first.stat().st_mtime_ns == stamp  # the finished row was not recomputed
-    fresh = run_protocol(micro_protocol(steps=(1, 2, 4)), tmp_path / "fresh", progress=False, speed=False)
+    fresh = run_protocol(micro_protocol(steps=(1, 2, 4)), tmp_path / "fresh", progress=False, speed=False,
+                         cache=False)  # recomputes every clip and metric
     assert [r["metrics"] for r in resumed["rows"]] == [r["metrics"] for r in fresh["rows"]]
