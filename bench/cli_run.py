@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
     p.add_argument("--no-cache", action="store_true", help="recompute every clip and metric")
+    p.add_argument("--speed-profile", choices=["cpu", "gpu", "edge-cpu"],
+                   help="override the protocol's speed profile (edge-cpu: 4 threads, fp32 and int8)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         protocol = get_protocol(args.protocol)
         out = args.out or f"runs/{protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         results = run_protocol(protocol, out, resume=args.resume, device=args.device,
-                               progress=not args.quiet, speed=not args.no_speed, cache=not args.no_cache)
+                               progress=not args.quiet, speed=not args.no_speed, cache=not args.no_cache,
+                               speed_profile=args.speed_profile)
     except (RunError, UnknownNameError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -67,7 +67,8 @@ class Clock:
 
 
 def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = False, device: str = "cpu",
-                 progress: bool = True, speed: bool = True, cache: bool = True) -> dict[str, Any]:
+                 progress: bool = True, speed: bool = True, cache: bool = True,
+                 speed_profile: str | None = None) -> dict[str, Any]:
     """Run every (system, sampler, steps) row of ``protocol`` into ``out_dir``; returns the results."""
     from bench.provenance import environment
     from systems.components.shared import load_components
@@ -85,7 +86,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
         for sampler in entry.samplers:
             for steps in entry.steps:
                 rows.append(run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out,
-                                    clock, progress, speed, cache))
+                                    clock, progress, speed, cache, speed_profile))
     results = {"protocol": {"name": protocol.name, "version": protocol.version, "hash": protocol.hash()},
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "environment": json.loads((out / "environment.json").read_text()),
@@ -177,7 +178,7 @@ def build_system(entry: SystemEntry, components):
 
 
 def run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out, clock, progress, speed,
-            cache=True):
+            cache=True, speed_profile=None):
     """One (system, sampler, steps) row: generate (resumable), evaluate, score adherence, time it."""
     row_id = f"{entry.system}/{sampler}/{steps}"
     row_dir = out / "rows" / entry.system / sampler / str(steps)
@@ -197,11 +198,13 @@ def run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out, c
     row = {"row_id": row_id, "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
            "metrics": metrics, "audio": audio_index(row_dir, items)}
+    row["speed"] = {"skipped": True}
     if speed:
         from bench.speed import measure_speed
 
         t0 = time.perf_counter()
-        row["speed"] = measure_speed(system, items, sampler, steps, entry.guidance, protocol, nfe)
+        row["speed"] = measure_speed(system, items, sampler, steps, entry.guidance, protocol, nfe,
+                                     speed_profile)
         clock.add("speed", time.perf_counter() - t0)
     write_json(row_dir / "row.json", row)
     return row

@@ -17,8 +17,51 @@ from pathlib import Path
 LATENCY_REPEATS = 3
 
 
-def measure_speed(system, items, sampler: str, steps: int, guidance, protocol, nfe: int) -> dict:
-    """Speed record of ``system`` at (sampler, steps) on the protocol's first prompts."""
+PROFILES = ("cpu", "gpu", "edge-cpu")
+EDGE_THREADS = 4  # ARC's phone deployment ran on 4 CPU threads
+
+
+def measure_speed(system, items, sampler: str, steps: int, guidance, protocol, nfe: int,
+                  profile: str | None = None) -> dict:
+    """Speed record for the protocol's speed profile.
+
+    ``cpu``/``gpu``: the system as loaded. ``edge-cpu``: 4 threads, fp32 and dynamic int8
+    quantisation of the linear layers (``torch.ao.quantization.quantize_dynamic``) reported side
+    by side; the top-level fields are fp32, ``int8`` holds the quantised measurement.
+    """
+    profile = profile or protocol.speed_profile
+    if profile not in PROFILES:
+        raise ValueError(f"unknown speed profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if profile == "gpu" and not _cuda():
+        raise ValueError("speed profile 'gpu' needs CUDA (run with --device cuda on a GPU machine); "
+                         "use 'cpu' or 'edge-cpu' here")
+    if profile != "edge-cpu":
+        return {"profile": profile, **_measure(system, items, sampler, steps, guidance, protocol, nfe)}
+    with threads(EDGE_THREADS):
+        fp32 = _measure(system, items, sampler, steps, guidance, protocol, nfe)
+        int8 = _measure(system.quantized_int8(), items, sampler, steps, guidance, protocol, nfe)
+    return {"profile": profile, "threads": EDGE_THREADS, **fp32, "int8": int8, "int8_rtf": int8["rtf"]}
+
+
+class threads:
+    """Temporarily set torch's intra-op thread count."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self):
+        import torch
+
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.previous)
+
+
+def _measure(system, items, sampler: str, steps: int, guidance, protocol, nfe: int) -> dict:
     from systems.api import GenRequest
 
     def request(n: int) -> GenRequest:
@@ -31,7 +74,7 @@ def measure_speed(system, items, sampler: str, steps: int, guidance, protocol, n
     reset_vram()
     latencies = [timed(system, request(1))[0] for _ in range(LATENCY_REPEATS)]
     wall_s, audio_s = timed(system, request(protocol.speed_batch))
-    return {"profile": protocol.speed_profile, "batch": protocol.speed_batch, "nfe": nfe,
+    return {"batch": protocol.speed_batch, "nfe": nfe,
             "latency_s": statistics.median(latencies),
             "throughput_clips_per_s": protocol.speed_batch / wall_s, "rtf": audio_s / wall_s,
             "rtf_definition": "seconds of audio generated per wall-clock second",
@@ -46,6 +89,12 @@ def timed(system, request) -> tuple[float, float]:
     sync()
     wall_s = time.perf_counter() - start
     return wall_s, result.audio.shape[0] * result.audio.shape[1] / result.sample_rate
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def sync() -> None:

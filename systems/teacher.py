@@ -57,6 +57,20 @@ class TeacherSystem(TextToAudio):
         self.sample_rate = components.ae.sample_rate
         get_sampler(self.sampler)  # an unknown name fails at construction, not mid-run
 
+    def quantized_int8(self) -> TeacherSystem:
+        """A copy whose teacher network has dynamically int8-quantised linear layers (CPU only)."""
+        import copy
+        from dataclasses import replace
+
+        from torch import nn
+
+        self._require_loaded()
+        net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.components.teacher).cpu(),
+                                                     {nn.Linear}, dtype=torch.qint8)
+        clone = copy.copy(self)
+        clone.components = replace(self.components, teacher=net, device=torch.device("cpu"))
+        return clone
+
     def config(self) -> dict[str, Any]:
         self._require_loaded()
         return {"system": "teacher", "sampler": self.sampler, "guidance": self.guidance, "grid": self.grid,

@@ -23,6 +23,7 @@ SPEED_COLUMNS = (
     ("throughput_clips_per_s", f"throughput (clips/s) {UP}", "throughput_clips_per_s"),
     ("peak_ram_mb", f"peak RAM (MB) {DOWN}", "peak_ram_mb"),
     ("peak_vram_mb", f"peak VRAM (MB) {DOWN}", "peak_vram_mb"),
+    ("int8_rtf", f"RTF int8 {UP}", "int8_rtf_audio_s_per_wall_s"),  # edge-cpu profile only
 )
 
 

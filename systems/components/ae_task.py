@@ -29,7 +29,9 @@ class AutoencoderTask:
         self.config = preset.ae_key()
         self.frontend = MelFrontend(preset.mel)
         self.logmel = batched_logmel(self.frontend, wav)
-        self.net = MelAutoencoder(preset.mel.n_mels, preset.ae)
+        with torch.random.fork_rng():  # weights depend on the preset's seed only, not on prior RNG use
+            torch.manual_seed(preset.ae_train.seed)
+            self.net = MelAutoencoder(preset.mel.n_mels, preset.ae)
         self.net.mel_mean.fill_(self.logmel.mean().item())
         self.net.mel_std.fill_(self.logmel.std().item())
 

@@ -13,6 +13,11 @@ from systems.components.dit import DiTConfig
 from systems.components.mel import MelConfig
 
 
+# Bump when the procedural data, the architectures or the training maths change what a preset
+# trains into: it is part of every component's cache key (a stale checkpoint is never reused).
+COMPONENT_CODE_VERSION = 2
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     updates: int
@@ -46,9 +51,9 @@ class Preset:
         return asdict(self)
 
     def ae_key(self) -> dict[str, Any]:
-        """Everything the trained autoencoder depends on."""
+        """Everything the trained autoencoder depends on (the data generator's version included)."""
         return {"mel": asdict(self.mel), "clip_duration_s": self.clip_duration_s, "ae": asdict(self.ae),
-                "train": asdict(self.ae_train), "data": self.data}
+                "train": asdict(self.ae_train), "data": self.data, "code": COMPONENT_CODE_VERSION}
 
     def teacher_key(self, text_config: dict[str, Any]) -> dict[str, Any]:
         """Everything the trained teacher depends on (the autoencoder's key included)."""

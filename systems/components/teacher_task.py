@@ -28,7 +28,9 @@ class TeacherTask:
         self.tokens, self.mask = encode_captions(text, captions)
         null_tokens, null_mask = text.null(1)
         self.null = dict(zip(("tokens", "mask"), pad_tokens(null_tokens, null_mask, self.tokens.shape[1])))
-        self.denoiser = EDMDenoiser(DiT(preset.teacher), sigma_data=preset.ae.sigma_data)
+        with torch.random.fork_rng():  # weights depend on the preset's seed only, not on prior RNG use
+            torch.manual_seed(preset.teacher_train.seed)
+            self.denoiser = EDMDenoiser(DiT(preset.teacher), sigma_data=preset.ae.sigma_data)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"teacher": self.denoiser}

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.protocols import PROTOCOLS, get_protocol
@@ -124,3 +125,50 @@ def test_killed_run_resumes_without_redoing_finished_rows(shared_cache, tmp_path
     fresh = run_protocol(micro_protocol(steps=(1, 2, 4)), tmp_path / "fresh", progress=False, speed=False,
                          cache=False)  # recomputes every clip and metric
     assert [r["metrics"] for r in resumed["rows"]] == [r["metrics"] for r in fresh["rows"]]
+
+
+def test_edge_cpu_profile_reports_fp32_and_int8(shared_cache, tmp_path):
+    results = run_protocol(micro_protocol(steps=(2,)), tmp_path / "edge", progress=False,
+                           speed_profile="edge-cpu")
+    speed = results["rows"][0]["speed"]
+    assert speed["profile"] == "edge-cpu" and speed["threads"] == 4
+    assert speed["rtf"] > 0 and speed["int8"]["rtf"] > 0 and speed["int8"]["nfe"] == speed["nfe"]
+
+
+def test_gpu_profile_without_cuda_is_a_clear_error(shared_cache, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the gpu profile runs")
+    with pytest.raises(ValueError, match="needs CUDA"):
+        run_protocol(micro_protocol(steps=(1,)), tmp_path / "gpu", progress=False, speed_profile="gpu")
+
+
+def test_int8_teacher_stays_close_to_fp32(shared_cache):
+    from systems.api import GenRequest
+    from systems.components.shared import load_components
+    from systems.teacher import TeacherSystem
+
+    system = TeacherSystem.from_components(load_components("micro", progress=False))
+    request = GenRequest(prompts=("a loud tone",), seeds=(0,), steps=2)
+    fp32, int8 = system.generate(request), system.quantized_int8().generate(request)
+    assert int8.audio.shape == fp32.audio.shape and int8.nfe == fp32.nfe
+    assert np.isfinite(int8.audio).all()
+
+
+def test_esc50_protocol_reads_prompts_and_references_from_the_manifest(shared):
+    from bench.runner import prompt_items, reference_manifest
+
+    protocol = get_protocol("esc50")
+    items = prompt_items(protocol)
+    assert len(items) == 50 * protocol.generations_per_prompt  # one caption per ESC-50 class
+    assert len({it.prompt for it in items}) == 50
+    assert reference_manifest(protocol) == shared / "data" / "esc50-cc" / "manifest.csv"
+
+
+def test_esc50_protocol_without_shared_data_is_a_clear_error(monkeypatch, tmp_path):
+    from bench.runner import reference_manifest
+
+    monkeypatch.setenv("FASTAUDIO_SHARED", str(tmp_path / "absent"))
+    with pytest.raises(RunError, match="needs the shared data folder"):
+        reference_manifest(get_protocol("esc50"))
