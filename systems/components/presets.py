@@ -12,7 +12,6 @@ from systems.components.autoencoder import AEConfig
 from systems.components.dit import DiTConfig
 from systems.components.mel import MelConfig
 
-
 # Bump when the procedural data, the architectures or the training maths change what a preset
 # trains into: it is part of every component's cache key (a stale checkpoint is never reused).
 COMPONENT_CODE_VERSION = 2
