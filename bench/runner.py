@@ -34,7 +34,7 @@ from bench.paths import cache_root, shared_dir
 from bench.protocols.base import Protocol, SystemEntry
 
 ADHERENCE = "adherence"
-ROW_CACHE_VERSION = 1  # bump when the evaluation engine changes what it computes
+ROW_CACHE_VERSION = 2  # bump when the evaluation engine changes what it computes
 
 
 class RunError(ValueError):
@@ -321,8 +321,10 @@ def cached_row_metrics(protocol, system, sampler, steps, guidance, items, ref_ma
     if path.exists():
         return json.loads(path.read_text())
     metrics = evaluate_row(protocol, row_dir, items, ref_manifest, system.sample_rate, False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, metrics)
+    if all(m.get("status") == "ok" for m in metrics.values()):
+        # an unavailable or failed metric depends on this machine (weights, packages): retry next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, metrics)
     return metrics
 
 

@@ -172,3 +172,15 @@ def test_esc50_protocol_without_shared_data_is_a_clear_error(monkeypatch, tmp_pa
     monkeypatch.setenv("FASTAUDIO_SHARED", str(tmp_path / "absent"))
     with pytest.raises(RunError, match="needs the shared data folder"):
         reference_manifest(get_protocol("esc50"))
+
+
+def test_unavailable_metrics_are_not_cached(shared_cache, tmp_path, monkeypatch):
+    """A metric unavailable on this machine must be retried next run, not served from the cache."""
+    monkeypatch.setenv("FASTAUDIO_YAMNET", str(tmp_path / "no-yamnet.tflite"))
+    protocol = replace(micro_protocol(steps=(1,)), metrics=("fd@mel", "is@yamnet"))
+    first = run_protocol(protocol, tmp_path / "a", progress=False, speed=False)
+    assert first["rows"][0]["metrics"]["is@yamnet"]["status"] != "ok"
+    assert first["rows"][0]["metrics"]["fd@mel"]["status"] == "ok"
+    key_files = list((shared_cache / "rows").glob("*.json"))
+    run_protocol(protocol, tmp_path / "b", progress=False, speed=False)
+    assert list((shared_cache / "rows").glob("*.json")) == key_files  # nothing new cached for it
