@@ -1,7 +1,8 @@
 """``sfx-mini``: the embedded protocol (default of ``make bench``): procedural prompts and references.
 
 16 test prompts of the procedural SFX set × 2 generations each (CCDS needs ≥ 2) against 64
-rendered reference clips of the same split (the first 16 are the prompts' own clips); the teacher at 4 step counts with two samplers.
+rendered reference clips of the same split (the first 16 are the prompts' own clips); the
+teacher at 5 step counts with two samplers.
 Metrics: FD, KAD and PRDC on aisfx and yamnet, KL and IS on yamnet, CCDS on aisfx, and the
 signal-processing prompt adherence of the procedural set. Runs on a 2-core CPU in minutes.
 """
