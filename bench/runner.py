@@ -197,7 +197,7 @@ def run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out, c
     clock.add("evaluate", time.perf_counter() - t0)
     row = {"row_id": row_id, "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
-           "metrics": metrics, "audio": audio_index(row_dir, items)}
+           "metrics": metrics, "audio": audio_index(out, row_dir, items)}
     row["speed"] = {"skipped": True}
     if speed:
         from bench.speed import measure_speed
@@ -297,10 +297,10 @@ def write_row_manifest(row_dir: Path, items: list[GenItem]) -> Path:
     return path
 
 
-def audio_index(row_dir: Path, items: list[GenItem]) -> list[dict]:
-    base = row_dir.parent.parent.parent.parent
+def audio_index(out: Path, row_dir: Path, items: list[GenItem]) -> list[dict]:
+    """Where each clip of a row lies, relative to the run folder (the report's players read it)."""
     return [{"item_id": it.item_id, "prompt": it.prompt, "seed": it.seed,
-             "path": str((row_dir / "audio" / f"{it.item_id}.flac").relative_to(base))} for it in items]
+             "path": (row_dir / "audio" / f"{it.item_id}.flac").relative_to(out).as_posix()} for it in items]
 
 
 def cached_row_metrics(protocol, system, sampler, steps, guidance, items, ref_manifest: Path,
