@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()):
         print(f"error: {out} already holds results; choose a new --out folder", file=sys.stderr)
         return 2
-    from bench.cli_train import peak_rss_mb
     from bench.sfx.analysis import chance_level
     from bench.sfx.dataset import make_items
+    from bench.speed import peak_ram_mb
     from systems import get_system
 
     start = time.perf_counter()
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             print(format_row(rows[-1]), flush=True)
     result = {"system": args.system, "config": system.config(), "split": args.split, "n": len(items),
               "chance_level": chance_level(), "rows": rows, "load_or_train_s": load_s,
-              "wall_s": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+              "wall_s": time.perf_counter() - start, "peak_rss_mb": peak_ram_mb()}
     write(out, result)
     print(markdown(result))
     return 0

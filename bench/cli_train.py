@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -40,11 +39,6 @@ def preset_from_args(args: argparse.Namespace):
     return preset
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def summarise(report: dict) -> dict:
     """The headline of a component's training report (the full log stays in its folder)."""
     train = report.get("train", {})
@@ -57,6 +51,7 @@ def summarise(report: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from bench.speed import peak_ram_mb
     from systems.components.shared import load_components
     from systems.training.store import ComponentStore
 
@@ -69,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     store = ComponentStore(Path(args.store) if args.store else None)
     components = load_components(preset, args.device, store=store, progress=not args.quiet)
     summary = {"preset": preset.name, "store": str(store.root), "hashes": components.hashes,
-               "wall_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+               "wall_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_ram_mb(), 1),
                "trained": {kind: summarise(report) for kind, report in components.reports.items()}}
     print(json.dumps(summary, indent=2))
     return 0
