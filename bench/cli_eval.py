@@ -1,4 +1,8 @@
-"""``python -m bench eval``: evaluate a folder/manifest of generated audio against a reference."""
+"""``python -m bench eval``: evaluate a folder/manifest of generated audio against a reference.
+
+Exit codes: 0 every metric ok; 1 a metric is ``error`` (or ``unavailable`` with ``--strict``);
+2 an input problem (file, manifest, option, folder), printed as one ``error:`` paragraph.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,12 +10,17 @@ import sys
 from pathlib import Path
 
 from bench.audio_io import AudioInputError
+from bench.cache import CacheUnusableError
 from bench.extract import IOConfig
 from bench.registry import UnknownNameError
+from bench.settings import SettingsError
 from bench.sources import parse_where
 from metrics.base import MetricInputError
 
 EXIT_OK, EXIT_METRIC_ERROR, EXIT_INPUT_ERROR = 0, 1, 2
+#: user-input problems: reported as one paragraph with exit code 2, never a traceback
+INPUT_ERRORS = (AudioInputError, MetricInputError, UnknownNameError, SettingsError,
+                CacheUnusableError, OSError)
 
 
 def add_parser(sub) -> None:
@@ -26,7 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="output folder (must not hold results yet)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates (0: no CI)")
+    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates (0: no CI, else >= 2)")
+    p.add_argument("--ci-level", type=float, default=0.95, help="confidence level, in (0, 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peak-dbfs", type=float, default=None, help="peak-normalise (SAM: -1)")
     p.add_argument("--max-duration-s", type=float, default=600.0)
@@ -53,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
             args.gen, args.ref, _split(args.metrics), prompts=args.prompts, out=args.out,
             gen_where=parse_where(args.gen_where), ref_where=parse_where(args.ref_where),
             device=args.device, batch_size=args.batch_size, bootstrap=args.bootstrap,
-            seed=args.seed, cache_dir=None if args.no_cache else "default",
+            seed=args.seed, ci_level=args.ci_level, cache_dir=None if args.no_cache else "default",
             io=IOConfig(peak_dbfs=args.peak_dbfs, max_duration_s=args.max_duration_s),
             backend_options={"yamnet": {"model_path": args.yamnet}} if args.yamnet else None)
-    except (AudioInputError, MetricInputError, UnknownNameError, FileExistsError) as exc:
+    except INPUT_ERRORS as exc:  # OSError covers FileExistsError (--out already holds results)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     print_results(results, args.out)
@@ -64,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _split(text: str | None) -> list[str] | None:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+    """None (option absent: the defaults) or the listed names; ``--metrics ""`` gives []."""
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _fmt(x) -> str:
@@ -86,7 +97,8 @@ def print_results(results: dict, out: str | None) -> None:
     ignored = results["_run"]["ignored_files"]
     for side, files in ignored.items():
         if files:
-            print(f"note: {len(files)} non-audio file(s) in --{side} not used: {files[:5]}")
+            print(f"note: {len(files)} non-audio file(s) or linked folder(s) in --{side} not used: "
+                  f"{files[:5]}{' ...' if len(files) > 5 else ''}")
     if out:
         print(f"wrote {Path(out) / 'results.json'}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import time
 import zlib
 from dataclasses import asdict
@@ -21,6 +22,7 @@ from bench.cache import EmbeddingCache
 from bench.extract import Extractor, IOConfig
 from bench.paths import cache_root
 from bench.provenance import environment
+from bench.settings import SettingsError, check_out_dir, check_run_settings
 from bench.sources import Source, apply_prompts, load_source
 from bench.specs import MetricSpec, parse_specs
 from metrics import get_metric
@@ -53,13 +55,20 @@ def evaluate(gen: str | Path, ref: str | Path | None = None, metrics: Sequence[s
              backend_options: dict[str, dict] | None = None, progress: bool = True) -> dict:
     """Evaluate ``gen`` against ``ref`` (folders or manifests); returns (and writes) results."""
     t0 = time.perf_counter()
-    out_dir = _claim_out_dir(out)
+    # every setting is checked before any file is hashed; --out is created only by _write
+    check_run_settings(batch_size=batch_size, bootstrap=bootstrap, seed=seed, ci_level=ci_level,
+                       device=device)
+    out_dir = check_out_dir(out)
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    specs = parse_specs(metrics) if metrics is not None else None  # [] is an error, None: defaults
+    cache = EmbeddingCache(cache_root() if cache_dir == "default" else cache_dir)
+    cache.check_usable()
     gen_src = load_source(gen, gen_where)
     ref_src = load_source(ref, ref_where) if ref is not None else Source("", [])
     if prompts is not None:
         apply_prompts(gen_src.items, Path(prompts))
-    specs = parse_specs(metrics or default_metrics(gen_src, ref_src))
-    cache = EmbeddingCache(cache_root() if cache_dir == "default" else cache_dir)
+    specs = specs if specs is not None else parse_specs(default_metrics(gen_src, ref_src))
     ext = Extractor(io, cache, batch_size, progress)
     session = _Session(gen_src, ref_src, ext, device, backend_options or {})
     results = {s.text: session.run_metric(s, bootstrap, seed, ci_level) for s in specs}
@@ -170,37 +179,30 @@ def _uses_ref(cls) -> bool:
 
 
 def _ci(metric, value: float, gen, ref, n_boot: int, seed: int, level: float, name: str) -> dict:
-    """Seeded percentile bootstrap, shifted by the bootstrap's estimated bias.
+    """Seeded bootstrap CI kept inside the metric's domain, with the bootstrap bias and replicates.
 
-    Resampling with replacement duplicates clips, which inflates small-sample-biased statistics
-    (FD, KAD, IS): the raw percentile interval can sit entirely above the estimate. Subtracting
-    the bias (mean of replicates − estimate) centres the interval on the estimate while keeping
-    the replicates' spread; the bias is reported as ``bootstrap_bias``. The seed mixes in the
-    metric name, so a metric's CI does not depend on which other metrics ran.
+    Method (median-recentred percentile interval ∩ ``metric.info.domain``) and why:
+    ``metrics.intervals``. The bias ``mean(replicates) − value`` is reported, not subtracted.
+    The generator is seeded by (seed, metric name) only: a metric's CI does not depend on which
+    other metrics ran, and two rows with equally many clips (or prompts, pairs) in the same
+    order draw the same indices in every replicate, so their ``replicates`` (the B values, in
+    draw order) are paired: ``b_i − a_i`` are bootstrap replicates of the rows' difference.
+    ``n_boot`` 0 disables the CI; 1 or a negative count is an input error.
     """
-    if n_boot <= 0:
+    from metrics.intervals import bootstrap_interval, check_bootstrap_size, check_level
+
+    if check_bootstrap_size(n_boot) == 0:
         return {"ci": None, "ci_method": "disabled (--bootstrap 0)"}
+    level = check_level(level)
     n_boot = min(n_boot, getattr(metric, "max_bootstrap", n_boot))
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     try:
         values = metric.bootstrap(gen, ref, n_boot, rng)
-    except MetricInputError as exc:
+        out = bootstrap_interval(value, values, level, metric.info.domain)
+    except MetricInputError as exc:  # the metric failed on a resample (e.g. NaN replicates)
         return {"ci": None, "ci_method": f"bootstrap failed: {exc}"}
-    bias = float(values.mean()) - value
-    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)]) - bias
-    return {"ci": [float(lo), float(hi)], "ci_level": level, "bootstrap_bias": bias,
-            "ci_method": f"bias-corrected percentile bootstrap, B={n_boot}, seed={seed}"}
-
-
-def _claim_out_dir(out: str | Path | None) -> Path | None:
-    if out is None:
-        return None
-    out = Path(out)
-    if (out / "results.json").exists():
-        raise FileExistsError(f"{out} already holds results.json; run folders are never "
-                              "overwritten: choose a new --out")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return {**out, "ci_method": f"{out['ci_method']}, seed={seed}",
+            "replicates": [float(v) for v in values]}
 
 
 def _run_record(session: _Session, gen: Source, ref: Source, io: IOConfig, n_boot, seed, level,
@@ -209,6 +211,7 @@ def _run_record(session: _Session, gen: Source, ref: Source, io: IOConfig, n_boo
     warnings = [f"silent clips (digital silence): {sorted(notes['silent'])}"] if notes["silent"] else []
     if notes["padded"]:
         warnings.append(f"zero-padded short clips: {sorted(notes['padded'])}")
+    warnings += session.ext.cache.warnings  # unreadable entries recomputed, failed writes
     return {"settings": {"gen": gen.origin, "ref": ref.origin, "n_gen": len(gen.items),
                          "n_ref": len(ref.items), "io": asdict(io), "bootstrap": n_boot,
                          "seed": seed, "ci_level": level, "batch_size": batch_size,
@@ -222,6 +225,20 @@ def _run_record(session: _Session, gen: Source, ref: Source, io: IOConfig, n_boo
 
 
 def _write(out_dir: Path, results: dict, per_item: dict[str, dict[str, float]]) -> None:
+    """Create ``out_dir`` and write into it; on failure remove the folders this call created."""
+    check_out_dir(out_dir)  # another run may have written there meanwhile
+    created = next((p for p in [*reversed(out_dir.parents), out_dir] if not p.exists()), None)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_files(out_dir, results, per_item)
+    except OSError as exc:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise SettingsError(f"--out {out_dir}: writing the results failed ({exc}); free some space "
+                            "or choose another folder") from None
+
+
+def _write_files(out_dir: Path, results: dict, per_item: dict[str, dict[str, float]]) -> None:
     tmp = out_dir / "results.json.tmp"
     tmp.write_text(json.dumps(results, indent=2, default=_json_default, allow_nan=False))
     tmp.replace(out_dir / "results.json")

@@ -6,6 +6,7 @@ accumulator's array inputs; ``resample`` defines the bootstrap unit (clips, pair
 """
 from __future__ import annotations
 
+import math
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ class MetricInfo:
     ``kind``: distribution (gen vs ref sets), paired (gen[i] vs ref[i] by id), text (audio vs
     its prompt), conditional (groups of generations sharing a prompt) or reference-free.
     ``needs``: what it consumes per clip: embedding, logits, layers, text, audio.
+    ``domain``: (lower, upper) of the values the metric can take; confidence intervals are kept
+    inside it (``metrics.intervals``). ``version``: bump it whenever a change alters the metric's
+    computed value (the runner keys cached results by it).
     """
 
     name: str
@@ -34,6 +38,17 @@ class MetricInfo:
     unit: str = ""
     description: str = ""
     needs_backend: bool = True
+    domain: tuple[float, float] = (-math.inf, math.inf)
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        lower, upper = self.domain
+        if not lower < upper:  # a declaration error: fail at import, not in the middle of a run
+            raise ValueError(f"MetricInfo {self.name!r}: domain must be (lower, upper) with "
+                             f"lower < upper, got {self.domain}")
+        if not isinstance(self.version, int) or self.version < 1:
+            raise ValueError(f"MetricInfo {self.name!r}: version must be an integer ≥ 1, "
+                             f"got {self.version!r}")
 
 
 @dataclass

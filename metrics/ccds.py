@@ -48,6 +48,7 @@ class ConditionalDiversity(Metric):
     info = MetricInfo(
         "ccds", higher_is_better=True, kind="conditional", needs=("embedding",),
         description="mean over prompts of mean pairwise (1 − cos) of clip embeddings (ARC)",
+        domain=(0.0, 2.0),  # 1 − cos
     )
     options: dict = {}
 

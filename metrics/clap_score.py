@@ -35,6 +35,7 @@ class ClapScore(Metric):
     info = MetricInfo(
         "clap", higher_is_better=True, kind="text", needs=("embedding", "text"),
         description="mean cosine(audio embedding, prompt text embedding) (SAM clap_score)",
+        domain=(-1.0, 1.0),
     )
     options: dict = {}
 

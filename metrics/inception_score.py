@@ -49,6 +49,7 @@ class InceptionScore(Metric):
     info = MetricInfo(
         "is", higher_is_better=True, kind="reference-free", needs=("logits",),
         description="Inception Score, 10 shuffled splits, seed 2020 (audioldm_eval / av-benchmark)",
+        domain=(1.0, np.inf),  # exp of a mean KL ≥ 0
     )
     options = {"splits": 10, "aggregate": "mean_logits_softmax"}
 

@@ -144,6 +144,7 @@ class KernelAudioDistance(Metric):
     info = MetricInfo(
         "kad", higher_is_better=False, kind="distribution", needs=("embedding",),
         description="unbiased Gaussian MMD² ×100 (kadtk); σ = median pairwise distance of ref",
+        domain=(-np.inf, np.inf),  # the unbiased estimator goes below 0 for close sets
     )
     options = {"level": "frame", "bandwidth": "reference", "sigma": None, "block": 2048}
 

@@ -86,6 +86,8 @@ class KLDivergence(Metric):
     info = MetricInfo(
         "kl", higher_is_better=False, kind="paired", needs=("logits",),
         description="mean KL(P_gen ‖ P_ref) of clip label distributions (SAM passt_kld)",
+        # eps on q (SAM) lets KL(p ‖ q + eps) reach −log(1 + C·eps) < 0 for p ≈ q: no bound
+        domain=(-np.inf, np.inf),
     )
     #: unpaired="exclude" drops generated clips without a reference partner and lists them in
     #: the result (stable-audio-metrics averages over ids present in both sets); default: error

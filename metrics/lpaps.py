@@ -51,6 +51,7 @@ class Lpaps(PairedMetric):
     info = MetricInfo(
         "lpaps", higher_is_better=False, kind="paired", needs=("layers",),
         description="LPAPS (AudioEditingCode): token-axis normalised layers, uniform weights",
+        domain=(0.0, np.inf),
     )
     options: dict = {}
 

@@ -52,7 +52,7 @@ class LogSpectralDistance(PairedMetric):
     info = MetricInfo(
         "lsd", higher_is_better=False, kind="paired", needs=("audio",),
         description="log-spectral distance, n_fft 2048 / hop 512, mono mix (audioldm_eval form)",
-        needs_backend=False,
+        needs_backend=False, domain=(0.0, np.inf),
     )
     options = {"n_fft": 2048, "hop": 512, "eps": 1e-10, "max_length_mismatch_s": 0.1}
 

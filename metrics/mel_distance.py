@@ -78,7 +78,7 @@ class MultiResolutionMelDistance(PairedMetric):
     info = MetricInfo(
         "mel_distance", higher_is_better=False, kind="paired", needs=("audio",),
         description="DAC/audiotools multi-resolution log10-mel L1, mean over 7 resolutions",
-        needs_backend=False,
+        needs_backend=False, domain=(0.0, np.inf),
     )
     options = {"reduction": "mean", "max_length_mismatch_s": 0.1}
 

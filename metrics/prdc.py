@@ -53,6 +53,16 @@ def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
     return radii
 
 
+def zero_radius(x: np.ndarray, k: int) -> np.ndarray:
+    """[N] bool: rows with at least k identical other rows, whose k-NN radius is exactly 0.
+
+    Found by exact duplicate counting: the Gram expansion would return rounding noise (~1e-8)
+    instead of 0 for such rows, making their balls arbitrary rather than empty.
+    """
+    _, inverse, counts = np.unique(x, axis=0, return_inverse=True, return_counts=True)
+    return counts[inverse.ravel()] > k
+
+
 def _checked_sets(real, fake, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Real/fake rows in float64 centred on the real mean; error unless both have > k rows."""
     real, fake = as_float64_2d(real, "PRDC reference"), as_float64_2d(fake, "PRDC generated")
@@ -70,6 +80,7 @@ def prdc_terms(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, np.n
     """Per-item terms: precision/density per fake row [M], recall/coverage per real row [N]."""
     real, fake = _checked_sets(real, fake, k)
     r_real, r_fake = knn_radii(real, k), knn_radii(fake, k)
+    r_real[zero_radius(real, k)], r_fake[zero_radius(fake, k)] = 0.0, 0.0  # exact, not rounding noise
     fake_sq = np.einsum("ij,ij->i", fake, fake)
     balls = np.zeros(len(fake), np.int64)  # Σ_i 1[d(r_i, f_j) < R(r_i)]
     recall, nearest = np.zeros(len(real), bool), np.empty(len(real))
@@ -132,8 +143,27 @@ class _Prdc(Metric):
                                      int(self.opts["k"]))
         return self._terms
 
+    def degenerate_radii(self) -> str | None:
+        """Error if every radius this statistic uses is zero; a warning text if some are."""
+        side, rows = (("generated", self.gen) if self.statistic == "recall" else ("reference", self.ref))
+        if not rows:
+            return None
+        k, zero = int(self.opts["k"]), zero_radius(np.concatenate(rows), int(self.opts["k"]))
+        if zero.all():
+            raise MetricInputError(
+                f"{self.info.name}: all {len(zero)} {side} embeddings have at least k={k} identical "
+                f"copies, so every k-NN radius is zero and {self.info.name} is undefined (it would be 0 "
+                "by construction); typical cause: silent or identical clips. Use distinct clips.")
+        if zero.any():
+            return (f"{int(zero.sum())} of {len(zero)} {side} embeddings have at least k={k} identical "
+                    "copies: their k-NN balls are empty (radius 0)")
+        return None
+
     def compute(self) -> dict:
+        warning = self.degenerate_radii()
         means = {name: float(t.mean()) for name, t in self.terms().items()}
+        if warning:
+            means["warning"] = warning
         return {"value": check_finite(means[self.statistic], self.info.name),
                 "n_gen": len(self.gen_ids), "n_ref": len(self.ref_ids), "k": int(self.opts["k"]),
                 "dim": self.gen[0].shape[1], **means}
@@ -151,9 +181,9 @@ class _Prdc(Metric):
         return np.asarray([t[rng.integers(0, len(t), size=len(t))].mean() for _ in range(n_boot)])
 
 
-def _info(name: str, description: str) -> MetricInfo:
+def _info(name: str, description: str, domain: tuple[float, float] = (0.0, 1.0)) -> MetricInfo:
     return MetricInfo(name, higher_is_better=True, kind="distribution", needs=("embedding",),
-                      description=description)
+                      description=description, domain=domain)
 
 
 class Precision(_Prdc):
@@ -174,7 +204,7 @@ class Density(_Prdc):
     """Mean count of reference k-NN balls holding each generated clip, over k."""
 
     statistic = "density"
-    info = _info("density", "PRDC density (Naeem et al. 2020); can exceed 1")
+    info = _info("density", "PRDC density (Naeem et al. 2020); can exceed 1", (0.0, np.inf))
 
 
 class Coverage(_Prdc):

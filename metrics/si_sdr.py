@@ -176,7 +176,7 @@ class SiSdr(PairedMetric):
     info = MetricInfo(
         "si_sdr", higher_is_better=True, kind="paired", needs=("audio",), unit="dB",
         description="SI-SDR per channel, channel mean (torchmetrics convention, eps=float64 eps)",
-        needs_backend=False,
+        needs_backend=False, domain=(-np.inf, np.inf),
     )
     options = {"zero_mean": False, "max_length_mismatch_s": 0.1}
 

@@ -95,10 +95,15 @@ def test_cli_list_says_what_runs_and_why_not(capsys):
     assert "fd@mel" in out
 
 
-def test_bias_corrected_ci_brackets_the_estimate(demo):
-    r = evaluate(demo / "gen.csv", demo / "ref.csv", ["fd@mel", "kad@mel"], bootstrap=30,
-                 progress=False)
-    for name in ("fd@mel", "kad@mel"):
+def test_ci_brackets_the_estimate_keeps_the_domain_and_reports_the_bias(demo):
+    kw = dict(bootstrap=30, progress=False, cache_dir=None)
+    r = evaluate(demo / "gen.csv", demo / "ref.csv", ["fd@mel", "kad@mel", "prdc@mel"], **kw)
+    for name in ("fd@mel", "kad@mel", "precision@mel", "density@mel"):
         lo, hi = r[name]["ci"]
-        assert lo <= r[name]["value"] <= hi and "bias-corrected" in r[name]["ci_method"]
-    assert r["fd@mel"]["bootstrap_bias"] > 0  # duplicates inflate FD; the CI is shifted back
+        assert lo <= r[name]["value"] <= hi and "median-recentred" in r[name]["ci_method"]
+        assert len(r[name]["replicates"]) == 30
+    assert 0.0 <= r["precision@mel"]["ci"][0] and r["precision@mel"]["ci"][1] <= 1.0
+    assert r["fd@mel"]["bootstrap_bias"] > 0  # duplicated clips inflate FD: reported, not subtracted
+    itself = evaluate(demo / "ref.csv", demo / "ref.csv", ["fd@mel"], **kw)["fd@mel"]
+    assert itself["ci"][0] == 0.0 <= itself["value"] < itself["ci"][1]  # was [-52.8, 82.9]-like
+    assert itself["ci_clipped"] and itself["bootstrap_bias"] > 0

@@ -154,3 +154,41 @@ def test_soundfile_reads_flac_and_ogg(tmp_path):
         sf.write(tmp_path / f"t.{ext}", tone(440), 16000)
         x, rate = audio_io.read_audio(tmp_path / f"t.{ext}")
         assert rate == 16000 and x.shape[0] == 1 and abs(x.shape[1] - 16000) < 2000
+
+
+def test_prdc_duplicated_rows_have_exactly_zero_radius_and_warn():
+    from scipy.spatial.distance import cdist
+
+    from metrics import prdc as prdc_module
+    from metrics.prdc import Density
+
+    rng = np.random.default_rng(4)
+    real = rng.normal(size=(20, 8)) + 300.0  # far from 0: the Gram expansion's rounding is ~1e-6
+    real[:6] = real[0]  # six identical rows: at k=5 their radius is exactly 0, their balls empty
+    fake = np.concatenate([real[:1], rng.normal(size=(19, 8)) + 300.0])  # one clip on that point
+    d = cdist(real, fake)
+    radii = np.sort(cdist(real, real), axis=1)[:, 5]
+    exact_density = (d < radii[:, None]).sum(axis=0).mean() / 5
+    assert prdc_module.zero_radius(real, 5).tolist() == [True] * 6 + [False] * 14
+    assert prdc_module.prdc(real, fake, 5)["density"] == pytest.approx(exact_density)
+    metric = Density(k=5)
+    metric.update(fake, real)
+    out = metric.compute()
+    assert out["value"] == pytest.approx(exact_density)
+    assert "6 of 20 reference embeddings" in out["warning"]
+
+
+def test_wav_chunks_of_odd_length_are_walked_with_their_pad_byte(tmp_path):
+    import struct
+
+    samples = (tone(440, 0.1) * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"note" + struct.pack("<I", 3) + b"odd\0"
+            + b"data" + struct.pack("<I", len(samples)) + samples)
+    path = tmp_path / "odd.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    assert audio_io.declared_data_end(path) == path.stat().st_size
+    assert audio_io.read_audio(path)[0].shape == (1, 1600)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(AudioInputError, match="truncated"):
+        audio_io.read_audio(path)
