@@ -1,8 +1,11 @@
 """``python -m bench report RUN [RUN ...] --out DIR``: the leaderboard of one or more benchmark runs.
 
-Writes ``leaderboard.md``, ``leaderboard.csv`` and one self-contained ``leaderboard.html``
-(table, quality-vs-RTF Pareto plot, metric-vs-steps plots, spectrograms, audio players).
-RTF = seconds of audio generated per wall-clock second (higher is faster).
+Writes ``leaderboard.md``, ``leaderboard.csv``, ``resolution.csv`` and one self-contained
+``leaderboard.html``: a headline table (the protocol's headline metrics that resolve, each
+system's position between the floor and ceiling rows, NFE, RTF, peak RAM), the quality-vs-RTF
+Pareto plot, the resolution verdicts, the full table, a grid of metric-vs-steps panels,
+spectrograms and audio players. RTF = seconds of audio generated per wall-clock second (higher
+is faster).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (created; must be empty unless --force)")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out folder")
     p.add_argument("--quality", metavar="METRIC",
-                   help="metric of the Pareto plot (default: first higher-is-better metric)")
+                   help="metric of the Pareto plot (default: the protocol's pareto_metric, else the "
+                        "first headline metric, else adherence)")
     p.add_argument("--players", type=int, default=3, metavar="N",
                    help="audio players per row in the HTML page (default 3; 0: none)")
     p.add_argument("--allow-mixed", action="store_true", help="allow runs of different protocols")

@@ -2,8 +2,12 @@
 
 Every problem is a :class:`ReportError` whose message names the file and the key, e.g.
 ``runs/a/results.json: rows[2].metrics['fd@aisfx'].value is null but status is 'ok'``.
-Merged rows are shallow copies of the stored ones with two keys added: ``run`` (the run's
-name: its folder name, made unique) and ``run_dir`` (the folder audio paths are relative to).
+Merged rows are shallow copies of the stored ones (the system rows, then the floor and ceiling
+rows of ``anchors``) with three keys set: ``run`` (the run's name: its folder name, made
+unique), ``run_dir`` (the folder audio paths are relative to) and ``role`` ("system", "floor"
+or "ceiling"; a stored row without one is a system row). The optional keys of newer runs
+(``anchors``, ``resolution``, a metric's ``flags``) are validated when present; older runs
+without them load unchanged.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import numpy as np
 RESULTS_FILE = "results.json"
 ROW_KEYS = ("system", "sampler", "steps", "metrics", "speed")
 METRIC_KEYS = ("status", "higher_is_better")
+ROLES = ("system", "floor", "ceiling")
 
 
 class ReportError(ValueError):
@@ -34,6 +39,9 @@ class Run:
     created: str | None = None
     environment: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    anchors: list[dict] = field(default_factory=list)
+    # metric -> verdict entry; None for runs written before resolution verdicts existed
+    resolution: dict | None = None
 
 
 def load_runs(paths: list[str | Path], allow_mixed: bool = False) -> list[Run]:
@@ -55,14 +63,58 @@ def load_run(path: str | Path) -> Run:
     _require(data, ("protocol", "rows"), file, "")
     protocol = data["protocol"]
     _require(protocol, ("name", "version"), file, "protocol")
-    if not isinstance(data["rows"], list):
-        raise ReportError(f"{file}: 'rows' must be a list, got {type(data['rows']).__name__}")
-    for i, row in enumerate(data["rows"]):
+    rows, anchors = _row_list(data, "rows", file), _row_list(data, "anchors", file)
+    for i, row in enumerate(rows):
         validate_row(row, file, f"rows[{i}]")
+    for i, row in enumerate(anchors):
+        validate_row(row, file, f"anchors[{i}]", anchor=True)
+    check_unique_ids(rows, anchors, file)
+    resolution = data.get("resolution")
+    if resolution is not None:
+        validate_resolution(resolution, file)
     return Run(name=folder.resolve().name or str(folder), path=folder, protocol=protocol,
-               rows=data["rows"], created=data.get("created"),
+               rows=rows, created=data.get("created"),
                environment=_dict_or_empty(data.get("environment")),
-               timings=_dict_or_empty(data.get("timings")))
+               timings=_dict_or_empty(data.get("timings")), anchors=anchors, resolution=resolution)
+
+
+def _row_list(data: dict, key: str, file: Path) -> list:
+    """``data[key]`` as a list (``anchors`` may be absent or null: older runs have none)."""
+    value = data.get(key)
+    if value is None and key == "anchors":
+        return []
+    if not isinstance(value, list):
+        raise ReportError(f"{file}: '{key}' must be a list, got {type(value).__name__}")
+    return value
+
+
+def check_unique_ids(rows: list[dict], anchors: list[dict], file: Path) -> None:
+    """Every row_id (rows and anchors together) names one row, as ``bench check`` requires."""
+    labelled = [(f"rows[{i}]", r) for i, r in enumerate(rows)]
+    labelled += [(f"anchors[{i}]", r) for i, r in enumerate(anchors)]
+    first: dict[str, str] = {}
+    for where, row in labelled:
+        row_id = row.get("row_id")
+        if row_id is None:  # older hand-made files; the row is then named by system/sampler/steps
+            continue
+        if not isinstance(row_id, str):
+            raise ReportError(f"{file}: {where}.row_id must be a string, got {row_id!r}")
+        if row_id in first:
+            raise ReportError(f"{file}: {where}.row_id {row_id!r} is duplicated (also "
+                              f"{first[row_id]}.row_id); every row needs its own row_id: the file is "
+                              "damaged or was edited by hand, so rerun the protocol or remove the "
+                              "duplicate row")
+        first[row_id] = where
+
+
+def validate_resolution(resolution, file: Path) -> None:
+    """``resolution``: metric name -> an object with a string ``verdict``."""
+    if not isinstance(resolution, dict):
+        raise ReportError(f"{file}: 'resolution' must be a JSON object (metric name -> verdict entry)")
+    for name, entry in resolution.items():
+        _require(entry, ("verdict",), file, f"resolution[{name!r}]")
+        if not isinstance(entry["verdict"], str):
+            raise ReportError(f"{file}: resolution[{name!r}].verdict must be a string")
 
 
 def _locate(path: Path) -> tuple[Path, Path]:
@@ -106,9 +158,10 @@ def _dict_or_empty(obj) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
-def validate_row(row, file: Path, where: str) -> None:
-    """Check one row: its keys, its step count, every metric entry and the audio list."""
+def validate_row(row, file: Path, where: str, anchor: bool = False) -> None:
+    """Check one row: its keys, role, step count, every metric entry and the audio list."""
     _require(row, ROW_KEYS, file, where)
+    check_role(row, file, where, anchor)
     steps = row["steps"]
     if not isinstance(steps, int) or isinstance(steps, bool):
         raise ReportError(f"{file}: {where}.steps must be an integer, got {steps!r}")
@@ -123,11 +176,25 @@ def validate_row(row, file: Path, where: str) -> None:
         _require(item, ("path",), file, f"{where}.audio[{j}]")
 
 
+def check_role(row: dict, file: Path, where: str, anchor: bool) -> None:
+    """A row's role is one of :data:`ROLES` (default 'system'); an anchor must say floor or ceiling."""
+    allowed = ROLES[1:] if anchor else ROLES
+    if anchor and "role" not in row:
+        raise ReportError(f"{file}: {where}.role is missing; an anchor row needs 'floor' or 'ceiling'")
+    role = row.get("role", "system")
+    if role not in allowed:
+        raise ReportError(f"{file}: {where}.role is {role!r}; expected one of "
+                          + ", ".join(repr(r) for r in allowed))
+
+
 def validate_metric(metric, file: Path, where: str) -> None:
-    """A metric entry: status, direction, and a finite value when status is 'ok'."""
+    """A metric entry: status, direction, flags, and a finite value when status is 'ok'."""
     _require(metric, METRIC_KEYS, file, where)
     if not isinstance(metric["higher_is_better"], bool):
         raise ReportError(f"{file}: {where}.higher_is_better must be true or false")
+    flags = metric.get("flags", [])
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        raise ReportError(f"{file}: {where}.flags must be a list of strings, e.g. [\"n<=d\"]")
     if metric["status"] != "ok":
         return
     if not _is_number(metric.get("value")):
@@ -177,8 +244,9 @@ def check_same_protocol(runs: list[Run]) -> None:
 
 
 def merge_rows(runs: list[Run]) -> list[dict]:
-    """All rows of all runs, each a copy with ``run`` and ``run_dir`` added."""
-    return [{**row, "run": run.name, "run_dir": run.path} for run in runs for row in run.rows]
+    """All rows and anchors of all runs, each a copy with ``run``, ``run_dir`` and ``role`` set."""
+    return [{**row, "role": row.get("role", "system"), "run": run.name, "run_dir": run.path}
+            for run in runs for row in run.rows + run.anchors]
 
 
 def check_directions(rows: list[dict]) -> None:

@@ -1,9 +1,11 @@
 """Leaderboard plots (matplotlib, Agg backend, imported lazily): SVG strings or PNG bytes.
 
-1. :func:`quality_vs_rtf` — one quality metric against RTF, one colour per system, with the
-   Pareto front (RTF is always maximised; the metric follows its direction).
-2. :func:`metric_vs_steps` — a metric against steps (log2 axis), one line per (system, sampler).
-3. :func:`spectrograms` — log-mel spectrograms of one prompt+seed across a system's step counts.
+1. :func:`quality_vs_rtf` — the protocol's Pareto metric against RTF, one colour per (system, sampler),
+   the Pareto front (RTF is always maximised; the metric follows its direction), and the floor
+   and ceiling values as horizontal reference lines. The log RTF axis carries a few round,
+   plainly labelled ticks (:func:`log_ticks`) and no minor labels, so labels never overprint.
+2. :func:`bench.report.grid.metric_grid` — every metric against steps, one small panel each.
+3. :func:`bench.report.spectro.spectrograms` — log-mel spectrograms across a system's steps.
 
 A plot that lacks data comes back as a :class:`Plot` with ``note`` set and no image: never an
 exception. RTF = seconds of audio generated per wall-clock second (higher is faster).
@@ -11,13 +13,16 @@ exception. RTF = seconds of audio generated per wall-clock second (higher is fas
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
+from bench.report.anchors import anchor_label, is_anchor, ok_value, system_rows
+from bench.report.cells import arrow, metric_directions, several_runs, sort_rows
 
-from bench.report.load import ReportError, audio_path, read_mono
-from bench.report.tables import arrow, metric_directions, metric_names, several_runs, sort_rows
+# tick multipliers per decade, densest first; the densest series that fits is used
+TICK_SERIES = ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 5), (1, 3), (1,))
+ANCHOR_STYLE = {"floor": {"color": "#2f7d4f", "ls": "-"}, "ceiling": {"color": "#b0602a", "ls": "--"}}
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Plot:
     svg: str | None = None
     png: bytes | None = None
     note: str | None = None
+    wide: bool = False  # drawn across the page's full width
 
 
 def pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> list[int]:
@@ -47,7 +53,43 @@ def pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> l
     return sorted(front, key=lambda i: (points[i][0], sign * points[i][1]))
 
 
-def _figure(width: float, height: float):
+def _series_ticks(lo: float, hi: float, mults: tuple[int, ...]) -> list[float]:
+    """Every ``m × 10^k`` in [lo, hi] (decimal-exact, e.g. 0.3 not 0.30000000000000004)."""
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    ticks = [float(f"{m}e{k}") for k in range(k0, k1 + 1) for m in mults]
+    return [t for t in ticks if lo * (1 - 1e-12) <= t <= hi * (1 + 1e-12)]
+
+
+def _round_sig(x: float, digits: int = 2) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = 5) -> list[float]:
+    """2 to ``max_ticks`` round tick values for a log axis spanning [lo, hi] (0 < lo ≤ hi).
+
+    The densest of the 1–9, 1-2-5, 1-3 and decade series that fits; a range wider than
+    ``max_ticks`` decades takes every n-th decade; a range too narrow for two round values gets
+    its ends and geometric middle, rounded to 2 significant digits.
+    """
+    if not (0 < lo <= hi) or not math.isfinite(hi):
+        raise ValueError(f"log_ticks needs 0 < lo <= hi < inf, got lo={lo}, hi={hi}")
+    candidates = [_series_ticks(lo, hi, mults) for mults in TICK_SERIES]
+    fitting = [ticks for ticks in candidates if 2 <= len(ticks) <= max_ticks]
+    if fitting:
+        return fitting[0]
+    decades = candidates[-1]
+    if len(decades) > max_ticks:
+        return decades[::math.ceil(len(decades) / max_ticks)]
+    middle = math.sqrt(lo * hi)
+    return sorted({_round_sig(x) for x in (lo, middle, hi)})
+
+
+def tick_label(value: float) -> str:
+    """A plain tick label: 0.5, 20, 300, 1e+05 (no mathtext, no offset)."""
+    return f"{value:g}"
+
+
+def figure(width: float, height: float):
     """A pyplot-free Agg figure (no global state, no display)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -73,9 +115,9 @@ def render(fig, fmt: str) -> str | bytes:
     return text.strip()
 
 
-def _finish(title: str, fig, fmt: str) -> Plot:
+def finish(title: str, fig, fmt: str, wide: bool = False) -> Plot:
     data = render(fig, fmt)
-    return Plot(title, svg=data) if fmt == "svg" else Plot(title, png=data)
+    return Plot(title, svg=data, wide=wide) if fmt == "svg" else Plot(title, png=data, wide=wide)
 
 
 def plain(text) -> str:
@@ -89,47 +131,68 @@ def series_label(row: dict, multi: bool, with_sampler: bool = False) -> str:
     return plain(f"{row['run']}: {label}" if multi else label)
 
 
-def _ok_value(row: dict, metric: str):
-    m = row["metrics"].get(metric)
-    return m["value"] if m and m.get("status") == "ok" else None
-
-
-def _group(rows: list[dict], label) -> dict[str, list[dict]]:
+def group_rows(rows: list[dict], label) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for row in sort_rows(rows):
         groups.setdefault(label(row), []).append(row)
     return groups
 
 
-def quality_vs_rtf(rows: list[dict], metric: str, fmt: str = "svg") -> Plot:
-    """Scatter of ``metric`` vs RTF per system, steps annotated, with the Pareto front."""
+def draw_anchor_lines(ax, rows: list[dict], metric: str, multi: bool) -> None:
+    """The floor and ceiling values of ``metric`` as labelled horizontal reference lines."""
+    for row in (r for r in rows if is_anchor(r)):
+        value = ok_value(row, metric)
+        if value is None:
+            continue
+        label = f"{row['run']}: {anchor_label(row)}" if multi else anchor_label(row)
+        ax.axhline(value, lw=1.1, zorder=1, label=plain(label), **ANCHOR_STYLE[row["role"]])
+
+
+def quality_vs_rtf(rows: list[dict], metric: str, fmt: str = "svg", mark: str | None = None) -> Plot:
+    """Scatter of ``metric`` vs RTF per system, steps annotated, with the Pareto front and anchors."""
     title = f"{metric} vs RTF (Pareto front)"
     if metric not in metric_directions(rows):
         return Plot(title, note=f"no metric {metric!r} in these runs")
     up = metric_directions(rows)[metric]
-    pts = [r for r in rows if _ok_value(r, metric) is not None and _positive(r["speed"].get("rtf"))]
+    pts = [r for r in system_rows(rows)
+           if ok_value(r, metric) is not None and _positive(r["speed"].get("rtf"))]
     if not pts:
         return Plot(title, note=f"skipped: no row has both an 'ok' {metric} value and an RTF")
-    fig = _figure(7.0, 4.6)
+    fig = figure(7.6, 5.0)
     ax = fig.add_subplot()
     multi = several_runs(rows)
-    for label, group in _group(pts, lambda r: series_label(r, multi)).items():
-        xs, ys = [r["speed"]["rtf"] for r in group], [_ok_value(r, metric) for r in group]
+    for label, group in group_rows(pts, lambda r: series_label(r, multi, with_sampler=True)).items():
+        xs, ys = [r["speed"]["rtf"] for r in group], [ok_value(r, metric) for r in group]
         ax.scatter(xs, ys, label=label, s=36, zorder=3)
         for r, x, y in zip(group, xs, ys):
             ax.annotate(f"{r['steps']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    _draw_front(ax, [(r["speed"]["rtf"], _ok_value(r, metric)) for r in pts], up)
-    _style_rtf_axes(ax, metric, up)
-    return _finish(title, fig, fmt)
+    _draw_front(ax, [(r["speed"]["rtf"], ok_value(r, metric)) for r in pts], up)
+    draw_anchor_lines(ax, rows, metric, multi)
+    set_log_x(ax, [r["speed"]["rtf"] for r in pts])
+    _style_rtf_axes(ax, metric, up, mark)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return finish(title, fig, fmt)
 
 
-def _style_rtf_axes(ax, metric: str, up: bool) -> None:
+def set_log_x(ax, xs: list[float]) -> None:
+    """Log x-axis over ``xs`` (padded) with :func:`log_ticks` as plain labels and no minor labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    lo, hi = min(xs), max(xs)
     ax.set_xscale("log")
+    ax.set_xlim(lo / 1.25, hi * 1.25)
+    ax.xaxis.set_major_locator(FixedLocator(log_ticks(lo / 1.25, hi * 1.25)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _style_rtf_axes(ax, metric: str, up: bool, mark: str | None) -> None:
     ax.set_xlabel("RTF (audio s per wall-clock s, higher is faster) →")
     ax.set_ylabel(plain(f"{metric} {arrow(up)}"))
-    ax.set_title(plain(f"{metric} vs speed; labels = steps"), fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    title = f"{metric} vs speed; labels = steps" + (f"  {mark}" if mark else "")
+    ax.set_title(plain(title), fontsize=10, color="#a04000" if mark else "black")
+    ax.grid(True, which="major", alpha=0.3)
 
 
 def _positive(x) -> bool:
@@ -143,145 +206,6 @@ def _draw_front(ax, points: list[tuple[float, float]], higher_is_better: bool) -
     ax.scatter(xs, ys, s=110, facecolors="none", edgecolors="black", zorder=4)
 
 
-def metric_vs_steps(rows: list[dict], metric: str, fmt: str = "svg") -> Plot:
-    """``metric`` vs steps (log2 x-axis), one line per (system, sampler), CI as a band."""
-    title = f"{metric} vs steps"
-    ok = [r for r in rows if _ok_value(r, metric) is not None and r["steps"] >= 1]
-    if not ok:
-        return Plot(title, note=f"skipped: no 'ok' value of {metric} in any row with steps >= 1")
-    up = metric_directions(rows)[metric]
-    multi = several_runs(rows)
-    fig = _figure(6.0, 3.8)
-    ax = fig.add_subplot()
-    for label, group in _group(ok, lambda r: series_label(r, multi, with_sampler=True)).items():
-        steps = [r["steps"] for r in group]
-        line = ax.plot(steps, [_ok_value(r, metric) for r in group], marker="o", label=label)[0]
-        lo, hi = _ci_arrays(group, metric)
-        ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
-    _log2_steps_axis(ax, sorted({r["steps"] for r in ok}))
-    ax.set_ylabel(plain(f"{metric} {arrow(up)}"))
-    ax.set_title(plain(title), fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return _finish(title, fig, fmt)
-
-
-def _log2_steps_axis(ax, steps: list[int]) -> None:
-    """Log2 x-axis with the step counts themselves as plain tick labels."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(steps)
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("steps (log2 axis)")
-
-
-def _ci_arrays(group: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """CI bounds per row (NaN where absent, which leaves a gap in the band)."""
-    def bound(r: dict, key: str) -> float:
-        v = r["metrics"][metric].get(key)
-        return float(v) if v is not None else np.nan
-    return (np.array([bound(r, "ci_low") for r in group]), np.array([bound(r, "ci_high") for r in group]))
-
-
-def all_metric_plots(rows: list[dict], fmt: str = "svg") -> list[Plot]:
-    """One :func:`metric_vs_steps` plot per metric."""
-    return [metric_vs_steps(rows, name, fmt) for name in metric_names(rows)]
-
-
-def log_mel(samples: np.ndarray, rate: int, n_fft: int = 512, hop: int = 128, n_mels: int = 64) -> np.ndarray:
-    """Log-mel power spectrogram in dB, [n_mels, frames], floored 80 dB below its peak."""
-    from scipy.signal import stft
-
-    x = samples if len(samples) >= n_fft else np.pad(samples, (0, n_fft - len(samples)))
-    _, _, spec = stft(x, fs=rate, nperseg=n_fft, noverlap=n_fft - hop, boundary=None, padded=False)
-    power = np.abs(spec) ** 2
-    mel = mel_filterbank(rate, n_fft, n_mels) @ power
-    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
-    return np.maximum(db, db.max() - 80.0)
-
-
-def mel_filterbank(rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Triangular HTK-mel filters, [n_mels, n_fft // 2 + 1]."""
-    def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    edges = 700.0 * (10 ** (np.linspace(0, hz_to_mel(rate / 2), n_mels + 2) / 2595.0) - 1.0)
-    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs - lower) / np.maximum(centre - lower, 1e-9)
-    falling = (upper - freqs) / np.maximum(upper - centre, 1e-9)
-    return np.maximum(0.0, np.minimum(rising, falling))
-
-
-def spectrogram_rows(rows: list[dict], system: str) -> list[dict]:
-    """The rows of ``system`` from its first run and first sampler, by increasing steps."""
-    mine = [r for r in sort_rows(rows) if str(r["system"]) == system]
-    if not mine:
-        return []
-    run = sorted(mine, key=lambda r: str(r.get("run", "")))[0].get("run")
-    sampler = next(r["sampler"] for r in mine if r.get("run") == run)
-    return [r for r in mine if r.get("run") == run and r["sampler"] == sampler]
-
-
-def matching_entry(row: dict, ref: dict) -> dict | None:
-    """The row's audio entry with the reference's prompt and seed (else its item_id)."""
-    audio = row.get("audio") or []
-    for keys in (("prompt", "seed"), ("item_id",)):
-        if all(k in ref for k in keys):
-            hit = next((a for a in audio if all(a.get(k) == ref[k] for k in keys)), None)
-            if hit is not None:
-                return hit
-    return None
-
-
-def _panel_data(row: dict, entry: dict | None, max_s: float) -> tuple[np.ndarray | None, str]:
-    """(log-mel or None, message) for one step count."""
-    if entry is None:
-        return None, "no clip for this prompt+seed"
-    try:
-        samples, rate = read_mono(audio_path(row, entry), max_s)
-    except ReportError as exc:
-        return None, f"unreadable: {entry['path']} ({type(exc.__cause__).__name__})"
-    if samples.size == 0:
-        return None, f"empty: {entry['path']}"
-    return log_mel(samples, rate), ""
-
-
-def spectrograms(rows: list[dict], system: str, fmt: str = "png", max_s: float = 10.0) -> Plot:
-    """Log-mel spectrograms of the first listed prompt+seed across the step counts of ``system``."""
-    title = f"log-mel spectrograms: {system}"
-    series = spectrogram_rows(rows, system)
-    ref = next((r["audio"][0] for r in series if r.get("audio")), None)
-    if ref is None:
-        return Plot(title, note=f"skipped: no audio listed for system {system!r}")
-    panels = [(r, *_panel_data(r, matching_entry(r, ref), max_s)) for r in series]
-    specs = [s for _, s, _ in panels if s is not None]
-    if not specs:
-        return Plot(title, note=f"skipped: no readable audio for {system!r} ({panels[0][2]})")
-    vmin, vmax = min(s.min() for s in specs), max(s.max() for s in specs)
-    fig = _figure(max(2.3 * len(panels), 4.5), 2.9)
-    for ax, (row, spec, message) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
-        _draw_panel(ax, row, spec, message, (vmin, vmax))
-    prompt = str(ref.get("prompt", ref.get("item_id", ref["path"])))
-    prompt = prompt if len(prompt) <= 70 else prompt[:67] + "…"
-    seed = ref.get("seed", "?")
-    fig.suptitle(plain(f"{system} / {series[0]['sampler']}: \u201c{prompt}\u201d (seed {seed})"), fontsize=9)
-    return _finish(title, fig, fmt)
-
-
-def _draw_panel(ax, row: dict, spec: np.ndarray | None, message: str, limits: tuple[float, float]) -> None:
-    ax.set_title(f"{row['steps']} steps", fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if spec is None:
-        ax.text(0.5, 0.5, plain(message), ha="center", va="center", fontsize=7, wrap=True,
-                transform=ax.transAxes)
-        return
-    ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=limits[0], vmax=limits[1])
-
-
 def safe_plot(title: str, build, *args, **kwargs) -> Plot:
     """Call a plot builder; any failure becomes a visible note, never an exception."""
     import matplotlib
@@ -293,12 +217,17 @@ def safe_plot(title: str, build, *args, **kwargs) -> Plot:
         return Plot(title, note=f"plot failed: {type(exc).__name__}: {exc}")
 
 
-def report_plots(rows: list[dict], quality: str | None) -> list[Plot]:
-    """Every figure of the report: Pareto, metric-vs-steps per metric, spectrograms per system."""
+def report_plots(rows: list[dict], view) -> list[Plot]:
+    """Every figure: Pareto on the view's metric, the metric-vs-steps grid, spectrograms per system."""
+    from bench.report.grid import metric_grid
+    from bench.report.spectro import spectrograms
+
+    quality = view.pareto
     if quality is None:
         plots = [Plot("quality vs RTF", note="skipped: the runs have no metrics")]
     else:
-        plots = [safe_plot(f"{quality} vs RTF (Pareto front)", quality_vs_rtf, rows, quality)]
-    plots += [safe_plot(f"{m} vs steps", metric_vs_steps, rows, m) for m in metric_names(rows)]
-    systems = sorted({str(r["system"]) for r in rows})
+        plots = [safe_plot(f"{quality} vs RTF (Pareto front)", quality_vs_rtf, rows, quality,
+                           mark=view.mark(quality))]
+    plots.append(safe_plot("metrics vs steps", metric_grid, rows, view))
+    systems = sorted({str(r["system"]) for r in system_rows(rows)})
     return plots + [safe_plot(f"spectrograms: {s}", spectrograms, rows, s) for s in systems]

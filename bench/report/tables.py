@@ -1,23 +1,53 @@
-"""The leaderboard as text: pure functions from merged rows to header/cells, Markdown and CSV.
+"""The leaderboard tables as plain-text cells, shared by the Markdown and HTML writers.
 
-One table row per (system, sampler, steps[, guidance]) — plus the run when rows come from
-several runs — sorted by system, then steps. Metrics read ``value [ci_low, ci_high]`` with the
-direction arrow in the header (↑ higher is better, ↓ lower is better); a metric that was not
-computed reads ``n/a (reason)``. RTF = seconds of audio generated per wall-clock second
-(higher is faster).
+Two tables, both with the floor and ceiling rows on top (labelled, e.g. "real clips — floor"):
+
+- the **headline** table: the headline metrics, each followed by its floor-to-ceiling position
+  (:mod:`bench.report.anchors`), then speed and cost (NFE, RTF, peak RAM);
+- the **full** table: every metric, headline ones first, with "⚠ does not resolve" (etc.) in
+  the header of each metric that does not resolve, then NFE and every speed column.
+
+System rows follow, sorted by system, then steps (plus a run column when rows come from several
+runs). A cell is "best" only where the CIs separate the best system row from all others
+(:mod:`bench.report.best`). RTF = seconds of audio generated per wall-clock second (higher is faster).
 """
 from __future__ import annotations
 
-import csv
-import io
+from dataclasses import dataclass
 
-UP, DOWN = "↑", "↓"
-RTF_NOTE = "RTF = seconds of audio generated per wall-clock second (higher is faster)."
-LEGEND = (f"{UP} higher is better, {DOWN} lower is better. Metrics: value [CI low, CI high]; "
-          f"n/a (reason) = not computed. {RTF_NOTE}")
+from bench.report.anchors import (
+    POSITION_NOTE,
+    anchor_index,
+    anchor_label,
+    has_anchors,
+    is_anchor,
+    role,
+    row_position,
+)
+from bench.report.best import metric_entry, separated_best
+from bench.report.cells import (
+    AE_REF,
+    AE_REF_NOTE,
+    DOWN,
+    FLAG_NOTES,
+    RTF_NOTE,
+    UP,
+    arrow,
+    fmt_number,
+    fmt_position,
+    format_metric,
+    metric_directions,
+    row_nfe,
+    several_runs,
+    sort_rows,
+    used_flags,
+)
+from bench.report.headline import View
+
 ID_HEADER = ("system", "sampler", "steps", "guidance")
-# (speed key, header, csv column)
+# (key in the row's speed dict, or "nfe"; header; csv column)
 SPEED_COLUMNS = (
+    ("nfe", "NFE", "nfe"),
     ("rtf", f"RTF {UP}", "rtf_audio_s_per_wall_s"),
     ("latency_s", f"latency (s) {DOWN}", "latency_s"),
     ("throughput_clips_per_s", f"throughput (clips/s) {UP}", "throughput_clips_per_s"),
@@ -25,154 +55,133 @@ SPEED_COLUMNS = (
     ("peak_vram_mb", f"peak VRAM (MB) {DOWN}", "peak_vram_mb"),
     ("int8_rtf", f"RTF int8 {UP}", "int8_rtf_audio_s_per_wall_s"),  # edge-cpu profile only
 )
+HEADLINE_SPEED = ("nfe", "rtf", "peak_ram_mb")
+ROLE_ORDER = {"floor": 0, "ceiling": 1}
 
 
-def arrow(higher_is_better: bool) -> str:
-    """↑ for higher-is-better, ↓ for lower-is-better."""
-    return UP if higher_is_better else DOWN
+@dataclass(frozen=True)
+class Column:
+    """One table column: its header text, kind ('id', 'metric', 'position', 'speed') and metric."""
+
+    head: str
+    kind: str
+    metric: str | None = None
+    mark: str | None = None  # e.g. "⚠ does not resolve" for a metric that does not resolve
+
+    @property
+    def text(self) -> str:
+        return f"{self.head} {self.mark}" if self.mark else self.head
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("position", "speed") or self.head in ("steps", "guidance")
 
 
-def several_runs(rows: list[dict]) -> bool:
-    """True when the rows come from more than one run."""
-    return len({row.get("run") for row in rows}) > 1
+@dataclass
+class Table:
+    """Header, ordered rows and their text cells; ``best`` holds (row index, column index) pairs."""
+
+    columns: list[Column]
+    rows: list[dict]
+    cells: list[list[str]]
+    best: set[tuple[int, int]]
+
+    def role(self, i: int) -> str:
+        return role(self.rows[i])
 
 
-def sort_rows(rows: list[dict]) -> list[dict]:
-    """Rows sorted by system, steps, sampler, guidance, run."""
-    def key(row: dict) -> tuple:
-        g = row.get("guidance")
-        return (str(row["system"]), row["steps"], str(row["sampler"]),
-                g is None, g if isinstance(g, (int, float)) else 0, str(row.get("run", "")))
-    return sorted(rows, key=key)
+def speed_value(row: dict, key: str):
+    """A speed column's number (NFE from the row itself, see :func:`row_nfe`)."""
+    return row_nfe(row) if key == "nfe" else row["speed"].get(key)
 
 
-def metric_names(rows: list[dict]) -> list[str]:
-    """Metric names in order of first appearance."""
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row["metrics"]))
-    return list(names)
+def ordered_rows(rows: list[dict]) -> list[dict]:
+    """Floor and ceiling rows first (by run), then the system rows sorted by :func:`sort_rows`."""
+    anchors = sorted((r for r in rows if is_anchor(r)),
+                     key=lambda r: (str(r.get("run", "")), ROLE_ORDER[role(r)]))
+    return anchors + sort_rows([r for r in rows if not is_anchor(r)])
 
 
-def metric_directions(rows: list[dict]) -> dict[str, bool]:
-    """Metric name -> higher_is_better (the first row that has it decides)."""
-    out: dict[str, bool] = {}
-    for row in rows:
-        for name, metric in row["metrics"].items():
-            out.setdefault(name, bool(metric["higher_is_better"]))
-    return out
+def build_table(rows: list[dict], view: View, metrics: list[str], positions: bool,
+                speed_keys: tuple[str, ...]) -> Table:
+    """The table of ``metrics`` (plus position columns when ``positions``) and the speed columns."""
+    directions, multi = metric_directions(rows), several_runs(rows)
+    columns = [Column("run", "id")] if multi else []
+    columns += [Column(h, "id") for h in ID_HEADER]
+    for name in metrics:
+        columns.append(Column(f"{name} {arrow(directions[name])}", "metric", name, view.mark(name)))
+        if positions:
+            columns.append(Column("position", "position", name))  # named by the column before it
+    columns += [Column(head, "speed", key) for key, head, _ in SPEED_COLUMNS if key in speed_keys]
+    ordered = ordered_rows(rows)
+    anchors = anchor_index(rows)
+    cells = [_row_cells(row, columns, anchors, multi) for row in ordered]
+    return Table(columns, ordered, cells, best_cells(ordered, columns, directions))
 
 
-def default_quality_metric(rows: list[dict]) -> str | None:
-    """The first higher-is-better metric, else the first metric, else None."""
-    directions = metric_directions(rows)
-    higher = [name for name, up in directions.items() if up]
-    return (higher or list(directions) or [None])[0]
+def headline_table(rows: list[dict], view: View) -> Table:
+    """Headline metrics with their positions (when the runs have anchors), NFE, RTF, peak RAM."""
+    return build_table(rows, view, view.headline, positions=has_anchors(rows), speed_keys=HEADLINE_SPEED)
 
 
-def fmt_number(x) -> str:
-    """4 significant digits; '—' for a missing number."""
-    if x is None or isinstance(x, bool) or not isinstance(x, (int, float)):
-        return "—"
-    return f"{x:.4g}"
+def full_table(rows: list[dict], view: View) -> Table:
+    return build_table(rows, view, view.metrics, positions=False,
+                       speed_keys=tuple(key for key, _, _ in SPEED_COLUMNS))
 
 
-def format_metric(metric: dict | None) -> str:
-    """``value [ci_low, ci_high]``, ``value`` without a CI, or ``n/a (reason)``."""
-    if metric is None:
-        return "n/a (not measured)"
-    if metric.get("status") != "ok":
-        reason = metric.get("reason") or metric.get("error") or metric.get("status")
-        return f"n/a ({reason})"
-    text = fmt_number(metric["value"])
-    lo, hi = metric.get("ci_low"), metric.get("ci_high")
-    if lo is not None and hi is not None:
-        text += f" [{fmt_number(lo)}, {fmt_number(hi)}]"
-    return text
+def _id_cells(row: dict, multi: bool) -> list[str]:
+    cells = [str(row.get("run", ""))] if multi else []
+    if is_anchor(row):
+        return cells + [anchor_label(row), "—", "—", "—"]
+    return cells + [str(row["system"]), str(row["sampler"]), str(row["steps"]),
+                    fmt_number(row.get("guidance"))]
 
 
-def row_nfe(row: dict):
-    """The row's NFE (the row's own, else the speed profile's)."""
-    return row.get("nfe") if row.get("nfe") is not None else row["speed"].get("nfe")
+def _row_cells(row: dict, columns: list[Column], anchors: dict, multi: bool) -> list[str]:
+    cells = _id_cells(row, multi)
+    for col in columns[len(cells):]:
+        if col.kind == "metric":
+            cells.append(format_metric(row["metrics"].get(col.metric)))
+        elif col.kind == "position":
+            cells.append(fmt_position(row_position(row, col.metric, anchors)))
+        else:
+            cells.append(fmt_number(speed_value(row, col.metric)))
+    return cells
 
 
-def metric_column_offset(rows: list[dict]) -> int:
-    """Index of the first metric column in :func:`leaderboard_cells` (after run?, system..guidance)."""
-    return len(ID_HEADER) + (1 if several_runs(rows) else 0)
+def best_cells(ordered: list[dict], columns: list[Column],
+               directions: dict[str, bool]) -> set[tuple[int, int]]:
+    """(row, column) of each metric column's best system row, where the CIs separate it."""
+    systems = [i for i, r in enumerate(ordered) if not is_anchor(r)]
+    best = set()
+    for j, col in enumerate(columns):
+        if col.kind != "metric":
+            continue
+        pick = separated_best([metric_entry(ordered[i], col.metric) for i in systems], directions[col.metric])
+        if pick is not None:
+            best.add((systems[pick], j))
+    return best
 
 
-def leaderboard_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """(header, body) of the leaderboard as plain, unescaped text cells."""
-    names, directions = metric_names(rows), metric_directions(rows)
-    multi = several_runs(rows)
-    header = (["run"] if multi else []) + list(ID_HEADER)
-    header += [f"{name} {arrow(directions[name])}" for name in names]
-    header += ["NFE"] + [head for _, head, _ in SPEED_COLUMNS]
-    body = [_row_cells(row, names, multi) for row in sort_rows(rows)]
-    return header, body
+def legend(rows: list[dict], view: View) -> list[str]:
+    """The notes that explain the tables' symbols, one sentence group per entry."""
+    names = view.metrics
+    out = [f"{UP} higher is better, {DOWN} lower is better. Metrics: value [CI low, CI high]; "
+           "n/a (reason) = not computed. Best (bold / green) only where the best row's CI clears every "
+           "other system row's CI."]
+    out += [POSITION_NOTE] if has_anchors(rows) else []
+    out += anchor_constructions(rows)
+    if view.verdicts:
+        out.append("⚠ = the metric does not separate the reference system's fewest and most steps at this "
+                   "protocol's size (see Resolution); it is left out of the headline.")
+    out += [FLAG_NOTES[f] for f in used_flags(rows) if f in FLAG_NOTES]
+    if any(n.endswith(AE_REF) for n in names):
+        out.append(AE_REF_NOTE)
+    return out + [RTF_NOTE]
 
 
-def _row_cells(row: dict, names: list[str], multi: bool) -> list[str]:
-    cells = ([str(row.get("run", ""))] if multi else [])
-    cells += [str(row["system"]), str(row["sampler"]), str(row["steps"]), fmt_number(row.get("guidance"))]
-    cells += [format_metric(row["metrics"].get(name)) for name in names]
-    cells += [fmt_number(row_nfe(row))]
-    return cells + [fmt_number(row["speed"].get(key)) for key, _, _ in SPEED_COLUMNS]
-
-
-def _md_escape(text: str) -> str:
-    """Keep a cell on one line and out of Markdown/HTML syntax."""
-    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
-
-
-def _md_line(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """The leaderboard as a GitHub-flavoured Markdown table followed by its legend."""
-    header, body = leaderboard_cells(rows)
-    numeric = {"steps", "guidance", "NFE"} | {h for _, h, _ in SPEED_COLUMNS}
-    align = ["---:" if h in numeric else "---" for h in header]
-    out = [_md_line([_md_escape(c) for c in header]), _md_line(align)]
-    out += [_md_line([_md_escape(c) for c in cells]) for cells in body]
-    return "\n".join(out) + f"\n\n{LEGEND}\n"
-
-
-def csv_columns(rows: list[dict]) -> list[str]:
-    """CSV header: identity, speed, then value/ci_low/ci_high/status/reason/higher_is_better per metric."""
-    cols = ["run"] if several_runs(rows) else []
-    cols += ["row_id", "system", "sampler", "steps", "guidance", "nfe"]
-    cols += [col for _, _, col in SPEED_COLUMNS]
-    for name in metric_names(rows):
-        cols += [f"{name}:{part}" for part in ("value", "ci_low", "ci_high", "status", "reason",
-                                                 "higher_is_better")]
-    return cols
-
-
-def _csv_record(row: dict, names: list[str], directions: dict[str, bool]) -> dict:
-    rec = {"run": row.get("run"), "row_id": row.get("row_id"), "system": row["system"],
-           "sampler": row["sampler"], "steps": row["steps"], "guidance": row.get("guidance"),
-           "nfe": row_nfe(row)}
-    rec.update({col: row["speed"].get(key) for key, _, col in SPEED_COLUMNS})
-    for name in names:
-        m = row["metrics"].get(name, {"status": "not measured"})
-        rec.update({f"{name}:value": m.get("value"), f"{name}:ci_low": m.get("ci_low"),
-                    f"{name}:ci_high": m.get("ci_high"), f"{name}:status": m.get("status"),
-                    f"{name}:reason": m.get("reason") or m.get("error"),
-                    f"{name}:higher_is_better": directions[name]})
-    return rec
-
-
-def csv_text(rows: list[dict]) -> str:
-    """The leaderboard as CSV with separate numeric columns (empty = missing).
-
-    ``rtf_audio_s_per_wall_s`` is the RTF: seconds of audio per wall-clock second (higher is faster).
-    """
-    names, directions = metric_names(rows), metric_directions(rows)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=csv_columns(rows), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in sort_rows(rows):
-        writer.writerow({k: ("" if v is None else v) for k, v in _csv_record(row, names, directions).items()})
-    return buf.getvalue()
+def anchor_constructions(rows: list[dict]) -> list[str]:
+    """'real clips — floor: how its clips were made' for every anchor that says how."""
+    out = [f"{anchor_label(r)}: {r['construction']}." for r in ordered_rows(rows)
+           if is_anchor(r) and r.get("construction")]
+    return list(dict.fromkeys(out))
