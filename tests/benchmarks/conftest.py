@@ -1,6 +1,11 @@
-"""Benchmark fixtures: a session weights cache, synthetic 5-s 44.1 kHz clips, timing helpers."""
+"""Benchmark fixtures: a session weights cache, synthetic 5-s 44.1 kHz clips, timing helpers, a busy
+machine (a background busy loop) and a meter of the CPU load other processes put on the machine."""
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -86,3 +91,53 @@ def record_ratio(benchmark, baseline_s: list[float], key: str, **info) -> None:
     benchmark.extra_info["ours_mean_s"] = ours.mean
     benchmark.extra_info[key] = min(baseline_s) / ours.min
     benchmark.extra_info[f"{key}_mean"] = float(np.mean(baseline_s)) / ours.mean
+
+
+#: the busy loop exits by itself after this long, even if pytest is killed before its teardown
+BUSY_MAX_S = 900
+BUSY_LOOP = ("import time\nend = time.monotonic() + {max_s}\n"
+             "while time.monotonic() < end:\n    pass\n")
+
+
+@pytest.fixture
+def busy_machine():
+    """Another process spinning one core for the test's duration, as when someone else's job runs."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(max_s=BUSY_MAX_S)])
+    time.sleep(0.5)  # let it get scheduled before anything is timed
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _machine_busy_s() -> float | None:
+    """CPU seconds all processes have spent (/proc/stat, non-idle), or None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class LoadMeter:
+    """Cores kept busy by *other* processes between construction and :meth:`read` (machine CPU
+    time minus this process's, per wall second); what "quiet" and "busy" really were."""
+
+    def __init__(self) -> None:
+        self.wall, self.machine, self.own = time.perf_counter(), _machine_busy_s(), _own_cpu_s()
+
+    def read(self) -> dict:
+        wall = time.perf_counter() - self.wall
+        machine = _machine_busy_s()
+        info = {"cpus": os.cpu_count(), "loadavg_1min_end": os.getloadavg()[0]}
+        if machine is not None and self.machine is not None and wall > 0:
+            others = (machine - self.machine) - (_own_cpu_s() - self.own)
+            info["other_processes_cores"] = round(max(others, 0.0) / wall, 2)
+        return info
