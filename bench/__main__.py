@@ -1,10 +1,11 @@
-"""Command line: ``python -m bench {eval,train,adherence,demo-data} ...`` (see ``--help`` of each)."""
+"""Command line: ``python -m bench {eval,train,run,adherence,report,check,gate-selftest,list,demo-data}``
+(see ``--help`` of each)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import cli_adherence, cli_check, cli_eval, cli_report, cli_run, cli_train
+from bench import cli_adherence, cli_check, cli_eval, cli_list, cli_report, cli_run, cli_selftest, cli_train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     cli_adherence.add_parser(sub)
     cli_report.add_parser(sub)
     cli_check.add_parser(sub)
+    cli_selftest.add_parser(sub)
+    cli_list.add_parser(sub)
     demo = sub.add_parser("demo-data", help="write a small synthetic gen/ref set (offline demo)")
     demo.add_argument("--out", required=True)
     demo.set_defaults(func=_demo_data)

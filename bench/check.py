@@ -1,22 +1,32 @@
 """Regression gate: compare a benchmark run (``results.json``) with a committed baseline.
 
-A baseline (JSON) records, per row and metric, the value to hold and its direction::
+A baseline (JSON) records, per row and gated metric, the value to hold, its CI and direction::
 
-    {"protocol": {"name": "sfx-mini", "version": 1, "hash": "ab12..."},   # hash optional
+    {"protocol": {"name": "sfx-mini", "version": 3, "hash": "ab12..."},   # hash optional
      "created_from": {"git": "abc123", "run": "runs/sfx-mini-20261122"},  # informational
+     "gated": {"rule": "...", "metrics": ["adherence", "kad@yamnet", ...]},  # informational
      "default_tolerance": {"rel": 0.10, "abs": 0.0},
      "tolerances": {"adherence": {"abs": 0.05}, "speed.nfe": {"abs": 0}},
-     "rows": {"teacher/heun/8": {"adherence": {"value": 0.76, "higher_is_better": true},
-                                 "speed.nfe": {"value": 30, "higher_is_better": false}}}}
+     "rows": {"teacher/heun/8": {"adherence": {"value": 0.76, "ci_low": 0.71, "ci_high": 0.80,
+                                               "higher_is_better": true}, ...}}}
 
-The allowed slack of a metric is ``max(abs, rel * |baseline|)``. A per-metric entry of
-``tolerances`` replaces ``default_tolerance`` for that metric (a key it omits counts as 0).
-A value worse than the baseline by more than the slack is ``regressed``; better by more than the
-slack is ``improved`` (never a failure); a value exactly at the slack passes. A baseline metric
-missing from the run, or present with a status other than ``ok``, is a failure (``missing`` /
-``unavailable``). Status-ok run metrics absent from the baseline (new metrics, or every metric of
-a new row) are listed as ``new``, never failures. Speed fields (``speed.<field>``) are compared
-only when the baseline lists them.
+**The rule.** Numbers differ across machines (float kernels change a retrained model) and the
+sample is finite, so a value is only *regressed* when it is worse than the baseline by more
+than both
+
+- the **practical margin** ``max(abs, rel · |baseline|)`` (``tolerances`` / ``default_tolerance``), and
+- the **statistical uncertainty** ``sqrt(h_run² + h_baseline²)``, the half-width of an
+  approximate 95 % interval of the difference of two independent estimates (h = half-width of
+  each side's bootstrap CI; a side without a CI contributes 0).
+
+*Improved* is the mirror image (never a failure); everything else is ``ok``. A baseline metric
+missing from the run, or present with a status other than ``ok``, fails (``missing`` /
+``unavailable``). Which metrics a baseline holds is decided when it is written: by default the
+metrics that **resolve** in the baseline run (``bench.resolution``: the teacher's fewest and
+most steps are told apart beyond their CIs), plus prompt adherence and ``speed.nfe`` (exact);
+metrics that do not resolve at the protocol's size would only gate noise. Rows of the run that
+the baseline lacks are listed once as ``new``. Speed fields (``speed.<field>``) are compared only
+when the baseline lists them. Anchor rows (floor/ceiling) are gated like rows.
 """
 from __future__ import annotations
 
@@ -31,6 +41,9 @@ DEFAULT_TOLERANCE = {"rel": 0.10, "abs": 0.0}
 ADHERENCE_TOLERANCE = {"abs": 0.05}
 SPEED_PREFIX = "speed."
 DEFAULT_SPEED_FIELDS = ("speed.nfe",)
+ALWAYS_GATED = ("adherence",)
+GATED_RULE = ("metrics whose verdict in the baseline run's resolution table is 'resolves', plus "
+              "adherence and speed.nfe")
 # speed fields where more is better (RTF = seconds of audio per wall second); all others are costs
 SPEED_HIGHER_IS_BETTER = frozenset({"rtf"})
 _REL_EPS, _ABS_EPS = 1e-9, 1e-12
@@ -52,6 +65,7 @@ class Comparison:
     delta: float | None
     verdict: str
     note: str = ""
+    uncertainty: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -102,10 +116,13 @@ def _check_protocol(protocol: object, source: str) -> None:
 
 
 def _check_entry(entry: object, source: str, key: str) -> None:
-    """A baseline entry is ``{"value": finite number, "higher_is_better": bool}``."""
+    """A baseline entry is ``{"value": finite number, "higher_is_better": bool[, ci_low, ci_high]}``."""
     _require(isinstance(entry, dict), source, key, "must be an object with value and higher_is_better")
     _require(_is_number(entry.get("value")), source, f"{key}.value",
              f"must be a finite number, got {entry.get('value')!r}")
+    for bound in ("ci_low", "ci_high"):
+        _require(entry.get(bound) is None or _is_number(entry[bound]), source, f"{key}.{bound}",
+                 f"must be a finite number or absent, got {entry.get(bound)!r}")
     _require(isinstance(entry.get("higher_is_better"), bool), source, f"{key}.higher_is_better",
              f"must be true or false, got {entry.get('higher_is_better')!r}")
 
@@ -149,8 +166,10 @@ def validate_run(run: object, source: str = "<run>") -> dict:
     rows = run.get("rows")
     _require(isinstance(rows, list), source, "rows",
              "must be a list of rows (is this a benchmark run? `bench eval` results have no rows)")
+    anchors = run.get("anchors") or []
+    _require(isinstance(anchors, list), source, "anchors", "must be a list of anchor rows")
     seen: set[str] = set()
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows + anchors):
         _require(isinstance(row, dict) and isinstance(row.get("row_id"), str), source,
                  f"rows[{i}].row_id", "must be a string")
         _require(row["row_id"] not in seen, source, f"rows[{i}].row_id", f"{row['row_id']!r} is duplicated")
@@ -201,12 +220,26 @@ def _beyond(amount: float, slack: float, reference: float) -> bool:
     return amount > slack + eps
 
 
-def judge(reference: float, value: float, slack: float, higher_is_better: bool) -> str:
-    """``regressed``/``improved``/``ok`` for one value against its reference and slack."""
+def judge(reference: float, value: float, slack: float, higher_is_better: bool,
+          uncertainty: float = 0.0) -> str:
+    """``regressed``/``improved``/``ok``: worse (better) by more than both the margin and the
+    statistical uncertainty of the difference."""
     worse = (reference - value) if higher_is_better else (value - reference)
-    if _beyond(worse, slack, reference):
+    bound = max(slack, uncertainty)
+    if _beyond(worse, bound, reference):
         return "regressed"
-    return "improved" if _beyond(-worse, slack, reference) else "ok"
+    return "improved" if _beyond(-worse, bound, reference) else "ok"
+
+
+def half_width(entry: dict) -> float:
+    """Half the width of an entry's CI; 0 when it has none."""
+    lo, hi = entry.get("ci_low"), entry.get("ci_high")
+    return (hi - lo) / 2 if _is_number(lo) and _is_number(hi) else 0.0
+
+
+def uncertainty_of(run_entry: dict, baseline_entry: dict) -> float:
+    """sqrt(h_run² + h_baseline²): the half-width of the difference of two independent estimates."""
+    return math.hypot(half_width(run_entry), half_width(baseline_entry))
 
 
 def run_value(row: dict, metric: str) -> tuple[float | None, str, str]:
@@ -234,34 +267,32 @@ def compare_one(row_id: str, metric: str, entry: dict, row: dict | None, baselin
     if status != "ok":
         verdict = "missing" if status == "missing" else "unavailable"
         return Comparison(row_id, metric, reference, None, slack, None, verdict, note)
-    verdict = judge(reference, value, slack, entry["higher_is_better"])
-    return Comparison(row_id, metric, reference, value, slack, value - reference, verdict)
+    run_entry = row.get("metrics", {}).get(metric, {}) if not metric.startswith(SPEED_PREFIX) else {}
+    u = uncertainty_of(run_entry, entry)
+    verdict = judge(reference, value, slack, entry["higher_is_better"], u)
+    return Comparison(row_id, metric, reference, value, slack, value - reference, verdict, uncertainty=u)
 
 
-def new_entries(row_id: str, row: dict, known: dict) -> list[Comparison]:
-    """Status-ok metrics of a run row that the baseline does not hold (speed fields are not listed)."""
-    out = []
-    for metric in row.get("metrics", {}):
-        value, status, _ = run_value(row, metric)
-        if metric not in known and status == "ok":
-            out.append(Comparison(row_id, metric, None, value, None, None, "new"))
-    return out
+def gate_rows(run_results: dict) -> list[dict]:
+    """The rows the gate reads: the system rows and the anchors (floor/ceiling)."""
+    return list(run_results["rows"]) + list(run_results.get("anchors") or [])
 
 
 def compare(run_results: dict, baseline: dict) -> list[Comparison]:
-    """Every baseline (row, metric) against the run, then what the run has beyond the baseline.
+    """Every baseline (row, metric) against the run, then the run's rows the baseline lacks.
 
     Raises :class:`BaselineError` for malformed inputs or a protocol mismatch.
     """
     run_results = validate_run(run_results)
     baseline = validate_baseline(baseline)
     check_protocol(run_results, baseline)
-    run_rows = {row["row_id"]: row for row in run_results["rows"]}
+    run_rows = {row["row_id"]: row for row in gate_rows(run_results)}
     out = []
     for row_id, metrics in baseline["rows"].items():
         out += [compare_one(row_id, m, e, run_rows.get(row_id), baseline) for m, e in metrics.items()]
-    for row_id, row in run_rows.items():
-        out += new_entries(row_id, row, baseline["rows"].get(row_id, {}))
+    for row_id in run_rows:
+        if row_id not in baseline["rows"]:
+            out.append(Comparison(row_id, "*", None, None, None, None, "new", "row not in the baseline"))
     return out
 
 
@@ -284,15 +315,25 @@ def default_tolerances(metrics: list[str]) -> dict:
     return out
 
 
-def _row_entries(row: dict, metrics: list[str] | None) -> dict:
-    """Baseline entries of one run row: status-ok metrics (and chosen speed fields) only."""
-    names = metrics if metrics is not None else [*row.get("metrics", {}), *DEFAULT_SPEED_FIELDS]
+def _row_entries(row: dict, metrics: list[str]) -> dict:
+    """Baseline entries of one run row: the chosen names that are status-ok there."""
     out = {}
-    for name in names:
+    for name in metrics:
         value, status, _ = run_value(row, name)
         if status == "ok":
-            out[name] = {"value": value, "higher_is_better": _direction(row, name)}
+            entry = {"value": value, "higher_is_better": _direction(row, name)}
+            metric = row.get("metrics", {}).get(name, {})
+            entry.update({k: metric[k] for k in ("ci_low", "ci_high") if _is_number(metric.get(k))})
+            out[name] = entry
     return out
+
+
+def gated_metrics(run_results: dict) -> list[str]:
+    """The default gate: metrics that resolve in this run, plus adherence and ``speed.nfe``."""
+    table = run_results.get("resolution") or {}
+    names = [n for n, v in table.items() if isinstance(v, dict) and v.get("verdict") == "resolves"]
+    present = {m for row in gate_rows(run_results) for m in row.get("metrics", {})}
+    return sorted(set(names) | (set(ALWAYS_GATED) & present)) + list(DEFAULT_SPEED_FIELDS)
 
 
 def _direction(row: dict, name: str) -> bool:
@@ -315,13 +356,14 @@ def _run_git(run_results: dict) -> str | None:
 
 def make_baseline(run_results: dict, tolerances: dict | None = None, metrics: list[str] | None = None,
                   *, source: str | None = None) -> dict:
-    """A baseline holding the run's status-ok values (``metrics``: only these names).
+    """A baseline holding the run's status-ok values of ``metrics`` (default: ``gated_metrics``).
 
-    Without ``metrics`` every status-ok metric plus ``speed.nfe`` is kept. ``tolerances``
-    (metric -> {"rel"?, "abs"?}) override the per-metric defaults. ``source`` is the run's path.
+    ``tolerances`` (metric -> {"rel"?, "abs"?}) override the per-metric defaults. ``source`` is
+    the run's path. Speed fields are kept only for rows that have them (anchors have none).
     """
     run_results = validate_run(run_results)
-    rows = {row["row_id"]: _row_entries(row, metrics) for row in run_results["rows"]}
+    chosen = metrics if metrics is not None else gated_metrics(run_results)
+    rows = {row["row_id"]: _row_entries(row, chosen) for row in gate_rows(run_results)}
     rows = {k: v for k, v in rows.items() if v}
     kept = sorted({m for entries in rows.values() for m in entries})
     absent = sorted(set(metrics or ()) - set(kept))
@@ -329,8 +371,10 @@ def make_baseline(run_results: dict, tolerances: dict | None = None, metrics: li
         raise BaselineError(f"run: nothing to baseline for {absent or 'any metric'}: "
                             "no row has it with status ok")
     tols = {**default_tolerances(kept), **(tolerances or {})}
+    rule = GATED_RULE if metrics is None else "chosen with --metrics"
     baseline = {"protocol": _protocol_of(run_results), "created_from": {"git": _run_git(run_results),
                                                                          "run": source},
+                "gated": {"rule": rule, "metrics": kept},
                 "default_tolerance": dict(DEFAULT_TOLERANCE), "tolerances": tols, "rows": rows}
     return validate_baseline(baseline, "new baseline")
 
@@ -355,10 +399,10 @@ def _cells(c: Comparison) -> list[str]:
     """Table cells of one comparison; failures get a ``!!`` mark and an upper-case verdict."""
     verdict = c.verdict.upper() if c.failed else c.verdict
     return ["!!" if c.failed else "", c.row_id, c.metric, _fmt(c.baseline), _fmt(c.value),
-            _fmt(c.delta, signed=True), _fmt(c.slack), verdict, c.note]
+            _fmt(c.delta, signed=True), _fmt(c.slack), _fmt(c.uncertainty), verdict, c.note]
 
 
-_NUMERIC = frozenset({3, 4, 5, 6})
+_NUMERIC = frozenset({3, 4, 5, 6, 7})
 
 
 def _pad(cell: str, width: int, right: bool) -> str:
@@ -368,7 +412,7 @@ def _pad(cell: str, width: int, right: bool) -> str:
 
 def format_table(comparisons: list[Comparison]) -> str:
     """Fixed-width text table of the comparisons; failed lines start with ``!!``."""
-    head = ["", "row", "metric", "baseline", "value", "delta", "slack", "verdict", "note"]
+    head = ["", "row", "metric", "baseline", "value", "delta", "margin", "uncertainty", "verdict", "note"]
     lines = [head, *(_cells(c) for c in comparisons)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = ["  ".join(_pad(cell, w, i in _NUMERIC) for i, (cell, w) in enumerate(zip(line, widths))).rstrip()

@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from bench.protocols import get_protocol
     from bench.registry import UnknownNameError
     from bench.runner import RunError, run_protocol
+    from metrics.threads import apply_torch_threads
+
+    apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS
 
     try:
         protocol = get_protocol(args.protocol)

@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from bench.speed import peak_ram_mb
     from systems.components.shared import load_components
     from systems.training.store import ComponentStore
+    from metrics.threads import apply_torch_threads
+
+    apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS
 
     try:
         preset = preset_from_args(args)

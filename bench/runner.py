@@ -7,7 +7,8 @@ Layout of a run folder (never overwritten; ``resume=True`` continues an interrup
     rows/<system>/<sampler>/<steps>/
         audio/*.flac   generated clips (24-bit), manifest.csv (id, path, caption, attributes)
         row.json       the finished row: metrics with CIs, speed, NFE, timings
-    results.json       every row plus the run's timings (written last)
+    anchors/<floor|ceiling>/   the floor and ceiling clips (bench.anchors) and anchor.json
+    results.json       every row, the anchors, the resolution table and the timings (written last)
 
 Resume: a row with ``row.json`` is finished and loaded as is; inside an unfinished row, clips
 already on disk are not generated again. Generations are also cached across runs by a content
@@ -17,7 +18,6 @@ engine caches embeddings, so an unchanged re-run costs little.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -30,11 +30,12 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
+from bench import row_metrics
+from bench.anchors import run_anchors
+from bench.keys import content_key, write_json
 from bench.paths import cache_root, shared_dir
 from bench.protocols.base import Protocol, SystemEntry
-
-ADHERENCE = "adherence"
-ROW_CACHE_VERSION = 2  # bump when the evaluation engine changes what it computes
+from bench.resolution import resolution
 
 
 class RunError(ValueError):
@@ -80,24 +81,65 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
     t0 = time.perf_counter()
     components = load_components(protocol.preset, device, progress=progress)
     clock.add("load", time.perf_counter() - t0)
+    ctx = RunContext(protocol, items, reference_sets(protocol, ref_manifest, components), out, clock,
+                     progress, cache, row_metrics.metric_fingerprint(list(protocol.metrics)
+                                                                     + list(protocol.ae_ref_metrics)))
+    anchors = run_anchors(ctx, components) if protocol.anchors else []
     rows = []
     for entry in protocol.systems:
         system = build_system(entry, components)
         for sampler in entry.samplers:
             for steps in entry.steps:
-                rows.append(run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out,
-                                    clock, progress, speed, cache, speed_profile))
-    results = {"protocol": {"name": protocol.name, "version": protocol.version, "hash": protocol.hash()},
+                rows.append(run_row(ctx, entry, system, sampler, steps, speed, speed_profile))
+    results = {"protocol": protocol_record(protocol),
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "environment": json.loads((out / "environment.json").read_text()),
-               "components": components.config(), "rows": rows, "timings": clock.summary()}
+               "components": components.config(), "rows": rows, "anchors": anchors,
+               "resolution": resolution(rows, protocol.metric_names(), **protocol.resolution),
+               "timings": clock.summary()}
     write_json(out / "results.json", results)
     return results
+
+
+@dataclass
+class RunContext:
+    """What every row of a run shares: the protocol, items, reference sets and run settings."""
+
+    protocol: Protocol
+    items: list[GenItem]
+    refs: dict[str, Path]  # "raw": the references; "ae": the autoencoded references
+    out: Path
+    clock: Clock
+    progress: bool
+    cache: bool
+    fingerprint: dict
+
+
+def protocol_record(protocol: Protocol) -> dict:
+    """The protocol identity and the report's reading instructions (headline, Pareto axis)."""
+    return {"name": protocol.name, "version": protocol.version, "hash": protocol.hash(),
+            "headline": list(protocol.headline), "pareto_metric": protocol.pareto_metric,
+            "resolution": dict(protocol.resolution)}
+
+
+def reference_sets(protocol: Protocol, ref_manifest: Path, components) -> dict[str, Path]:
+    """The raw reference manifest, plus the autoencoded one when a metric is scored on it."""
+    from bench.anchors import autoencoded_references
+
+    refs = {"raw": ref_manifest}
+    if protocol.ae_ref_metrics:
+        refs["ae"] = autoencoded_references(ref_manifest, row_metrics.reference_fingerprint(ref_manifest),
+                                            components)
+    return refs
 
 
 def claim_run_dir(out: Path, protocol: Protocol, resume: bool) -> Path:
     """Create ``out`` (or check it holds an unfinished run of the same protocol when resuming)."""
     config = {"protocol": protocol.definition(), "hash": protocol.hash()}
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder; choose a new folder for the run")
+    if any(p.exists() and not p.is_dir() for p in out.parents):
+        raise RunError(f"--out {out} lies under a file; choose a folder path")
     if (out / "config.json").exists():
         if not resume:
             raise RunError(f"{out} already holds a run; choose a new --out or pass --resume to continue it")
@@ -159,7 +201,7 @@ def reference_manifest(protocol: Protocol) -> Path:
     from systems.components.presets import get_preset
 
     preset = get_preset(protocol.preset)
-    key = _key({"ref": spec, "sr": preset.mel.sample_rate, "dur": preset.clip_duration_s, "v": 1})
+    key = content_key({"ref": spec, "sr": preset.mel.sample_rate, "dur": preset.clip_duration_s, "v": 1})
     folder = cache_root() / "references" / key
     if not (folder / "manifest.csv").exists():
         items = make_items(spec["split"], spec["n"], seed=spec.get("seed", 0))
@@ -177,37 +219,53 @@ def build_system(entry: SystemEntry, components):
     return get_system(entry.system).from_components(components, **entry.config)
 
 
-def run_row(protocol, entry, system, sampler, steps, items, ref_manifest, out, clock, progress, speed,
-            cache=True, speed_profile=None):
-    """One (system, sampler, steps) row: generate (resumable), evaluate, score adherence, time it."""
-    row_id = f"{entry.system}/{sampler}/{steps}"
-    row_dir = out / "rows" / entry.system / sampler / str(steps)
+def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_profile=None) -> dict:
+    """One (system, sampler, steps) row: generate (resumable), evaluate, time it."""
+    protocol, row_id = ctx.protocol, f"{entry.system}/{sampler}/{steps}"
+    row_dir = ctx.out / "rows" / entry.system / sampler / str(steps)
     if (row_dir / "row.json").exists():
         return json.loads((row_dir / "row.json").read_text())
     t0 = time.perf_counter()
-    nfe = generate_row(system, sampler, steps, entry.guidance, protocol.duration_s, items, row_dir, progress,
-                       cache)
-    clock.add("generate", time.perf_counter() - t0)
+    nfe = generate_row(system, sampler, steps, entry.guidance, protocol.duration_s, ctx.items, row_dir,
+                       ctx.progress, ctx.cache)
+    ctx.clock.add("generate", time.perf_counter() - t0)
     t0 = time.perf_counter()
-    if cache:
-        metrics = cached_row_metrics(protocol, system, sampler, steps, entry.guidance, items, ref_manifest,
-                                     row_dir)
-    else:
-        metrics = evaluate_row(protocol, row_dir, items, ref_manifest, system.sample_rate, False)
-    clock.add("evaluate", time.perf_counter() - t0)
-    row = {"row_id": row_id, "system": entry.system, "sampler": sampler, "steps": steps,
+    clip_keys = clip_keys_of(system, sampler, steps, entry.guidance, protocol.duration_s, ctx.items)
+    metrics = evaluate_row(ctx, row_dir / "manifest.csv", clip_keys)
+    ctx.clock.add("evaluate", time.perf_counter() - t0)
+    row = {"row_id": row_id, "role": "system", "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
-           "metrics": metrics, "audio": audio_index(out, row_dir, items)}
+           "metrics": metrics, "audio": audio_index(ctx.out, row_dir, ctx.items)}
     row["speed"] = {"skipped": True}
     if speed:
         from bench.speed import measure_speed
 
         t0 = time.perf_counter()
-        row["speed"] = measure_speed(system, items, sampler, steps, entry.guidance, protocol, nfe,
+        row["speed"] = measure_speed(system, ctx.items, sampler, steps, entry.guidance, protocol, nfe,
                                      speed_profile)
-        clock.add("speed", time.perf_counter() - t0)
+        ctx.clock.add("speed", time.perf_counter() - t0)
     write_json(row_dir / "row.json", row)
     return row
+
+
+def evaluate_row(ctx: RunContext, gen_manifest: Path, clip_keys: list[str] | None) -> dict:
+    """The row's metrics, from the row-metric cache when every input is unchanged."""
+    key = None
+    if ctx.cache and clip_keys is not None:
+        key = row_metrics.row_key(ctx.protocol, clip_keys + [json.dumps([it.meta for it in ctx.items])],
+                                  ctx.refs, ctx.fingerprint)
+    return row_metrics.cached_metrics(key, lambda: row_metrics.evaluate_sets(ctx.protocol, gen_manifest,
+                                                                             ctx.refs))
+
+
+def clip_keys_of(system, sampler, steps, guidance, duration_s, items) -> list[str]:
+    """Each item's generation key (the content key of its clip)."""
+    from systems.api import GenRequest
+
+    request = GenRequest(prompts=[items[0].prompt], seeds=[items[0].seed], steps=steps, guidance=guidance,
+                         duration_s=duration_s, sampler=sampler)
+    one = [replace(request, prompts=(it.prompt,), seeds=(it.seed,)) for it in items]
+    return [f"{it.item_id}:{generation_key(system, req, it)}" for it, req in zip(items, one)]
 
 
 def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: Path, progress: bool,
@@ -269,13 +327,9 @@ def _nfe_of(system, sampler, steps, guidance, duration_s, item) -> int:
 
 def generation_key(system, request, item: GenItem) -> str:
     """Content key of one clip: every setting that changes it."""
-    return _key({"system": system.config(), "sampler": request.sampler, "steps": request.steps,
+    return content_key({"system": system.config(), "sampler": request.sampler, "steps": request.steps,
                  "guidance": request.guidance, "duration_s": request.duration_s, "prompt": item.prompt,
                  "seed": item.seed, "format": "flac24-v1"})
-
-
-def _key(data: dict) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def write_audio_atomic(path: Path, wav: np.ndarray, sample_rate: int) -> None:
@@ -303,84 +357,3 @@ def audio_index(out: Path, row_dir: Path, items: list[GenItem]) -> list[dict]:
              "path": (row_dir / "audio" / f"{it.item_id}.flac").relative_to(out).as_posix()} for it in items]
 
 
-def cached_row_metrics(protocol, system, sampler, steps, guidance, items, ref_manifest: Path,
-                       row_dir: Path) -> dict:
-    """Row metrics, reused across runs when the clips, the reference set and the metric settings
-    are unchanged (the key covers each clip's generation key, a fingerprint of the reference
-    files, the metric specs, bootstrap size and seed)."""
-    from systems.api import GenRequest
-
-    request = GenRequest(prompts=[items[0].prompt], seeds=[items[0].seed], steps=steps, guidance=guidance,
-                         duration_s=protocol.duration_s, sampler=sampler)
-    clips = [generation_key(system, replace(request, prompts=(it.prompt,), seeds=(it.seed,)), it)
-             for it in items]
-    key = _key({"clips": clips, "meta": [it.meta for it in items], "ids": [it.item_id for it in items],
-                "ref": reference_fingerprint(ref_manifest), "metrics": list(protocol.metrics),
-                "bootstrap": protocol.bootstrap, "seed": protocol.seed, "v": ROW_CACHE_VERSION})
-    path = cache_root() / "rows" / f"{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    metrics = evaluate_row(protocol, row_dir, items, ref_manifest, system.sample_rate, False)
-    if all(m.get("status") == "ok" for m in metrics.values()):
-        # an unavailable or failed metric depends on this machine (weights, packages): retry next time
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, metrics)
-    return metrics
-
-
-def reference_fingerprint(manifest: Path) -> str:
-    """Manifest text plus each audio file's size and modification time."""
-    from bench.sources import load_source
-
-    parts = [manifest.read_text(encoding="utf-8")]
-    for item in load_source(manifest).items:
-        stat = item.path.stat()
-        parts.append(f"{item.path}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def evaluate_row(protocol, row_dir: Path, items, ref_manifest: Path, sample_rate: int,
-                 progress: bool) -> dict:
-    """Engine metrics against the reference set, plus prompt adherence on procedural prompts."""
-    from bench.evaluate import evaluate
-
-    specs = [m for m in protocol.metrics if m != ADHERENCE]
-    raw = evaluate(row_dir / "manifest.csv", ref_manifest, specs, bootstrap=protocol.bootstrap,
-                   seed=protocol.seed, progress=False) if specs else {}
-    metrics = {name: to_row_metric(r) for name, r in raw.items() if not name.startswith("_")}
-    if ADHERENCE in protocol.metrics:
-        metrics[ADHERENCE] = adherence_metric(row_dir, items, sample_rate, protocol)
-    return metrics
-
-
-def to_row_metric(result: dict) -> dict:
-    """The evaluation engine's record in the leaderboard schema (value, CI, direction, status)."""
-    ci = result.get("ci") or [None, None]
-    out = {"value": result.get("value"), "ci_low": ci[0], "ci_high": ci[1],
-           "higher_is_better": bool(result.get("higher_is_better")), "status": result.get("status", "ok")}
-    if out["status"] != "ok":
-        out["value"] = None
-        out["reason"] = result.get("reason") or result.get("error") or "unknown"
-    return out
-
-
-def adherence_metric(row_dir: Path, items, sample_rate: int, protocol) -> dict:
-    """Mean procedural prompt adherence with a seeded percentile bootstrap CI over clips."""
-    from bench.sfx.analysis import adherence_batch, chance_level
-    from bench.sfx.attributes import SfxAttributes
-
-    wavs = [sf.read(row_dir / "audio" / f"{it.item_id}.flac", dtype="float32")[0] for it in items]
-    attrs = [SfxAttributes.from_dict(it.meta) for it in items]
-    scores = np.array([r.score for r in adherence_batch(wavs, sample_rate, attrs)], dtype=np.float64)
-    rng = np.random.default_rng(protocol.seed)
-    boot = [scores[rng.integers(0, len(scores), len(scores))].mean() for _ in range(protocol.bootstrap)]
-    low, high = (np.percentile(boot, [2.5, 97.5]) if boot else (scores.mean(), scores.mean()))
-    return {"value": float(scores.mean()), "ci_low": float(low), "ci_high": float(high),
-            "higher_is_better": True, "status": "ok", "chance_level": chance_level()}
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Atomic JSON write (a kill never leaves half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)

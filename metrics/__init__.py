@@ -21,6 +21,7 @@ METRICS: dict[str, str] = {
     "si_sdr": "metrics.si_sdr:SiSdr",
     "lsd": "metrics.lsd:LogSpectralDistance",
     "mel_distance": "metrics.mel_distance:MultiResolutionMelDistance",
+    "adherence": "metrics.adherence:PromptAdherence",
 }
 
 #: shorthands expanded when specs are parsed: ``prdc@aisfx`` -> four metrics

@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+AE_REF = "[ae-ref]"  # suffix of a metric scored against the autoencoded reference set
+
 
 @dataclass(frozen=True)
 class SystemEntry:
@@ -41,12 +43,36 @@ class Protocol:
     speed_profile: str = "cpu"
     speed_batch: int = 8
     bootstrap: int = 100
+    # What the report leads with: metrics of the headline table (those that resolve), and the
+    # quality axis of the quality-vs-speed plot.
+    headline: tuple[str, ...] = ()
+    pareto_metric: str | None = None
+    # Metrics also scored against the references passed through the shared autoencoder and
+    # decoder (reported as ``METRIC[ae-ref]``): a clearly labelled second reference set on which
+    # the decoder's own artefacts no longer dominate the distance.
+    ae_ref_metrics: tuple[str, ...] = ()
+    # Floor (real clips) and ceiling (real clips through the autoencoder) rows; see bench.anchors.
+    anchors: bool = True
+    # Whose fewest vs most steps decide whether a metric resolves (bench.resolution).
+    resolution: dict[str, str] = field(default_factory=lambda: {"system": "teacher", "sampler": "euler"})
 
     def __post_init__(self) -> None:
         if self.generations_per_prompt < 1:
             raise ValueError(f"{self.name}: generations_per_prompt must be >= 1")
         if not self.systems or not self.metrics:
             raise ValueError(f"{self.name}: a protocol needs at least one system and one metric")
+        known = set(self.metric_names())
+        for name in (*self.headline, *((self.pareto_metric,) if self.pareto_metric else ())):
+            if name not in known:
+                raise ValueError(f"{self.name}: headline/pareto metric {name!r} is not among the "
+                                 f"protocol's metrics {sorted(known)}")
+
+    def metric_names(self) -> list[str]:
+        """Every metric name a row carries: the specs (aliases expanded) plus the ``[ae-ref]`` ones."""
+        from bench.specs import parse_spec
+
+        names = [s.text for m in self.metrics for s in parse_spec(m)]
+        return names + [f"{s.text}{AE_REF}" for m in self.ae_ref_metrics for s in parse_spec(m)]
 
     def definition(self) -> dict[str, Any]:
         """The canonical, JSON-able definition (what the hash covers)."""

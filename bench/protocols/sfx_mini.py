@@ -1,24 +1,46 @@
 """``sfx-mini``: the embedded protocol (default of ``make bench``): procedural prompts and references.
 
-16 test prompts of the procedural SFX set × 2 generations each (CCDS needs ≥ 2) against 64
-rendered reference clips of the same split (the first 16 are the prompts' own clips); the
-teacher at 5 step counts with two samplers.
-Metrics: FD, KAD and PRDC on aisfx and yamnet, KL and IS on yamnet, CCDS on aisfx, and the
-signal-processing prompt adherence of the procedural set. Runs on a 2-core CPU in minutes.
+32 test prompts of the procedural SFX set × 4 generations each (128 clips a row) against 128
+rendered reference clips of the same split (the first 32 are the prompts' own clips, so KL can
+pair by prompt); the teacher with Euler at 1, 2, 4, 8, 16 steps and Heun at 4, 8, 16 steps.
+Every row is read against a floor (fresh real renders of the same prompts) and a ceiling (those
+renders through the shared autoencoder + Griffin-Lim), see ``bench.anchors``.
+
+Sizes (v3), chosen so that the headline metrics resolve, measured on the tiny teacher (paired
+bootstrap of Euler 1 vs 16 steps, B = 50; ``bench.resolution``):
+
+- v2 had 16 prompts × 2 against 64 references: kad@aisfx could not tell 1 step from 16
+  (11.9 [9.2, 15.7] vs 12.4 [9.5, 16.3]) and PRDC/CCDS moved by whole clips between machines.
+- At 32 × 4 against 128: adherence (0.53 → 0.71), kad@aisfx[ae-ref] (5.2 → 2.0),
+  coverage@aisfx[ae-ref] (0.18 → 0.65), kad@yamnet (3.9 → 1.4) and coverage@yamnet
+  (0.39 → 0.57) resolve; kad@aisfx against the raw references (11.5 vs 10.4), KL and IS do not
+  (they are kept, marked, and left out of the headline); CCDS separates the rows in the opposite
+  direction (1-step clips are more diverse), as a diversity metric may.
+- 4 generations per prompt give CCDS 6 pairs per prompt instead of 1.
+- Larger sets cost time linearly (generation, embedding) while FD stays rank-deficient at any
+  CPU-sized set (d = 512 / 1024 ≥ n), so 128 is the size that resolves within the ``make bench``
+  time goal (≤ 30 min cold with every system).
+
+The ``[ae-ref]`` metrics score the same clips against the references passed through the
+autoencoder: the decoder's own artefacts then no longer dominate the distance.
 """
 from bench.protocols.base import Protocol, SystemEntry
 
 PROTOCOL = Protocol(
     name="sfx-mini",
-    version=2,  # v2: references include the prompts' own clips, so KL can pair by prompt
+    version=3,  # v3: sizes that resolve, floor/ceiling anchors, [ae-ref] metrics, headline
     description="procedural SFX prompts vs rendered references; tiny preset; CPU",
-    prompts={"source": "sfx", "split": "test", "n": 16, "seed": 0},
-    # The first 16 reference items are the prompts' own items (item seeds depend on the index),
+    prompts={"source": "sfx", "split": "test", "n": 32, "seed": 0},
+    # The first 32 reference items are the prompts' own items (item seeds depend on the index),
     # so every generated clip has a reference partner with its prompt (KL, pair=prompt).
-    reference={"source": "sfx", "split": "test", "n": 64, "seed": 0},
-    systems=(SystemEntry("teacher", samplers=("euler", "heun"), steps=(1, 2, 4, 8, 16)),),
+    reference={"source": "sfx", "split": "test", "n": 128, "seed": 0},
+    systems=(SystemEntry("teacher", samplers=("euler",), steps=(1, 2, 4, 8, 16)),
+             SystemEntry("teacher", samplers=("heun",), steps=(4, 8, 16))),
     metrics=("fd@aisfx", "kad@aisfx", "prdc@aisfx", "fd@yamnet", "kad@yamnet", "prdc@yamnet",
              "kl@yamnet:pair=prompt:unpaired=exclude", "is@yamnet", "ccds@aisfx", "adherence"),
-    generations_per_prompt=2,
-    bootstrap=20,  # FD at d = 1024 costs ~0.3 s per replicate on 2 cores; 20 keeps a row under ~20 s
+    ae_ref_metrics=("kad@aisfx", "prdc@aisfx", "kad@yamnet"),
+    headline=("adherence", "kad@aisfx[ae-ref]", "coverage@aisfx[ae-ref]", "kad@yamnet", "coverage@yamnet"),
+    pareto_metric="adherence",
+    generations_per_prompt=4,
+    bootstrap=50,
 )

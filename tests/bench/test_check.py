@@ -87,6 +87,7 @@ def test_exactly_at_slack_passes_despite_float_error():
 
 def test_regressions_in_both_directions():
     run = set_value(set_value(make_run(), "adherence", 0.70), "fd@aisfx", 14.2)  # -0.06 and +1.9 > 1.845
+    del run["rows"][0]["metrics"]["fd@aisfx"]["ci_low"]  # no CI: the margin alone decides
     comps = compare(run, BASELINE)
     assert verdicts(comps) == {"adherence": "regressed", "fd@aisfx": "regressed", "speed.nfe": "ok"}
     adh = next(c for c in comps if c.metric == "adherence")
@@ -156,14 +157,46 @@ def test_baseline_metric_unavailable_in_run_fails():
     assert verdicts(comps)["clap@clap-laion-audio"] == "unavailable" and exit_code(comps) == 1
 
 
-def test_new_rows_and_metrics_are_listed_not_failures():
+def test_new_rows_are_listed_once_not_failures():
     run = make_run()
     run["rows"][0]["metrics"]["kad@aisfx"] = metric(0.4, False)
     comps = compare(run, BASELINE)
-    assert verdicts(comps)["kad@aisfx"] == "new"
-    assert "clap@clap-laion-audio" not in verdicts(comps)  # unavailable and never baselined: not listed
-    assert verdicts(comps, "teacher/euler/4") == {"fd@aisfx": "new", "adherence": "new"}
+    assert "kad@aisfx" not in verdicts(comps)  # not gated by this baseline: not listed
+    assert verdicts(comps, "teacher/euler/4") == {"*": "new"}
     assert exit_code(comps) == 0
+
+
+def test_a_difference_inside_the_combined_uncertainty_is_not_a_regression():
+    """Worse by 1.9 > margin 1.845, but the run's CI half-width is 2.05: not resolved, so ok."""
+    run = set_value(make_run(), "fd@aisfx", 14.2)
+    comp = next(c for c in compare(run, BASELINE) if c.metric == "fd@aisfx")
+    assert comp.verdict == "ok" and comp.uncertainty == pytest.approx(2.05)
+
+
+def test_uncertainty_combines_run_and_baseline_half_widths():
+    base = copy.deepcopy(BASELINE)
+    base["rows"]["teacher/heun/8"]["fd@aisfx"].update(ci_low=11.8, ci_high=12.8)  # h = 0.5
+    run = set_value(make_run(), "fd@aisfx", 14.4)  # worse by 2.1 < hypot(2.05, 0.5) = 2.110
+    comp = next(c for c in compare(run, base) if c.metric == "fd@aisfx")
+    assert comp.uncertainty == pytest.approx((2.05 ** 2 + 0.5 ** 2) ** 0.5)
+    assert comp.verdict == "ok"
+    run = set_value(make_run(), "fd@aisfx", 14.5)  # worse by 2.2 > 2.110 and > margin 1.845
+    assert next(c for c in compare(run, base) if c.metric == "fd@aisfx").verdict == "regressed"
+
+
+def test_default_baseline_gates_the_metrics_that_resolve():
+    run = make_run(resolution={"fd@aisfx": {"verdict": "does not resolve"},
+                               "kad@aisfx": {"verdict": "resolves"}})
+    for row in run["rows"]:
+        row["metrics"]["kad@aisfx"] = metric(0.4, False, ci_low=0.3, ci_high=0.5)
+    run["anchors"] = [{"row_id": "anchor/floor", "role": "floor", "metrics": {
+        "kad@aisfx": metric(0.01, False), "adherence": metric(1.0, True)}}]
+    base = make_baseline(run)
+    assert base["gated"]["metrics"] == ["adherence", "kad@aisfx", "speed.nfe"]
+    assert set(base["rows"]["teacher/heun/8"]) == {"adherence", "kad@aisfx", "speed.nfe"}
+    assert set(base["rows"]["anchor/floor"]) == {"adherence", "kad@aisfx"}  # anchors have no speed
+    assert base["rows"]["teacher/heun/8"]["kad@aisfx"]["ci_low"] == 0.3
+    assert exit_code(compare(run, base)) == 0
 
 
 def test_protocol_mismatch_is_an_input_error():
@@ -187,16 +220,16 @@ def test_round_trip_make_baseline_then_compare_is_all_ok():
     assert base["tolerances"] == {"adherence": {"abs": 0.05}, "speed.nfe": {"abs": 0}}
     assert base["default_tolerance"] == {"rel": 0.10, "abs": 0.0}
     row = base["rows"]["teacher/heun/8"]
-    assert set(row) == {"fd@aisfx", "adherence", "speed.nfe"}  # only status-ok metrics, nfe of speed
-    assert row["fd@aisfx"] == {"value": 12.3, "higher_is_better": False}
+    assert set(row) == {"adherence", "speed.nfe"}  # no resolution table: adherence and nfe only
     assert base["protocol"] == {"name": "sfx-mini", "version": 1, "hash": "ab12"}
     assert make_baseline(make_run(_run={"git": {"commit": "abc123"}}))["created_from"]["git"] == "abc123"
 
 
 def test_make_baseline_metrics_and_tolerances():
     base = make_baseline(make_run(), {"fd@aisfx": {"rel": 0.2}}, ["fd@aisfx", "speed.rtf"])
-    assert base["rows"]["teacher/heun/8"] == {"fd@aisfx": {"value": 12.3, "higher_is_better": False},
-                                              "speed.rtf": {"value": 18.8, "higher_is_better": True}}
+    assert base["rows"]["teacher/heun/8"] == {
+        "fd@aisfx": {"value": 12.3, "higher_is_better": False, "ci_low": 10.1, "ci_high": 14.2},
+        "speed.rtf": {"value": 18.8, "higher_is_better": True}}
     assert base["tolerances"]["fd@aisfx"] == {"rel": 0.2}
     with pytest.raises(BaselineError, match="clap"):
         make_baseline(make_run(), metrics=["clap@clap-laion-audio"])

@@ -26,7 +26,9 @@ def micro_protocol(steps=(1, 2)):
                    prompts={"source": "sfx", "split": "test", "n": 3, "seed": 0},
                    reference={"source": "sfx", "split": "test", "n": 6, "seed": 1},
                    systems=(SystemEntry("teacher", samplers=("euler",), steps=steps),),
-                   metrics=("fd@mel", "kad@mel", "ccds@mel", "adherence"), bootstrap=10, speed_batch=2)
+                   metrics=("fd@mel", "kad@mel", "ccds@mel", "adherence"), ae_ref_metrics=("kad@mel",),
+                   headline=("adherence", "kad@mel[ae-ref]"), pareto_metric="adherence",
+                   bootstrap=10, speed_batch=2)
 
 
 @pytest.fixture
@@ -51,13 +53,15 @@ def test_protocol_changes_need_a_version_bump(name):
 def test_protocol_hash_covers_every_field():
     base = get_protocol("sfx-mini")
     assert replace(base, generations_per_prompt=3).hash() != base.hash()
-    assert replace(base, metrics=base.metrics[:-1]).hash() != base.hash()
+    assert replace(base, metrics=base.metrics[:-1], headline=(), pareto_metric=None).hash() != base.hash()
+    assert replace(base, headline=base.headline[:1]).hash() != base.hash()
 
 
 def test_sfx_mini_meets_the_leaderboard_brief():
     p = get_protocol("sfx-mini")
-    teacher = p.systems[0]
-    assert len(teacher.steps) >= 4 and len(teacher.samplers) >= 2 and p.generations_per_prompt >= 2
+    teacher = [e for e in p.systems if e.system == "teacher"]
+    assert max(len(e.steps) for e in teacher) >= 4 and len({s for e in teacher for s in e.samplers}) >= 2
+    assert p.generations_per_prompt >= 2 and set(p.headline) <= set(p.metric_names())
     for spec in ("fd@aisfx", "kad@aisfx", "prdc@aisfx", "fd@yamnet", "kad@yamnet", "prdc@yamnet",
                  "is@yamnet", "ccds@aisfx", "adherence"):
         assert spec in p.metrics
@@ -67,16 +71,65 @@ def test_sfx_mini_meets_the_leaderboard_brief():
 def test_run_writes_self_describing_results_and_refuses_to_overwrite(shared_cache, tmp_path):
     out = tmp_path / "run"
     results = run_protocol(micro_protocol(), out, progress=False)
-    assert {"protocol", "environment", "rows", "timings", "components"} <= set(results)
+    assert {"protocol", "environment", "rows", "anchors", "resolution", "timings", "components"} <= set(results)
+    assert results["protocol"]["headline"] == ["adherence", "kad@mel[ae-ref]"]
     row = results["rows"][0]
-    assert row["row_id"] == "teacher/euler/1" and row["nfe"] == 2  # CFG doubles
-    assert set(row["metrics"]) == {"fd@mel", "kad@mel", "ccds@mel", "adherence"}
+    assert row["row_id"] == "teacher/euler/1" and row["nfe"] == 2 and row["role"] == "system"  # CFG doubles
+    assert set(row["metrics"]) == {"fd@mel", "kad@mel", "ccds@mel", "adherence", "kad@mel[ae-ref]"}
     assert row["metrics"]["adherence"]["ci_low"] <= row["metrics"]["adherence"]["value"]
+    assert len(row["metrics"]["kad@mel"]["replicates"]) == 10
     assert row["speed"]["rtf"] > 0 and row["speed"]["peak_ram_mb"] > 0
     assert (out / row["audio"][0]["path"]).exists()
     assert json.loads((out / "config.json").read_text())["hash"] == micro_protocol().hash()
     with pytest.raises(RunError, match="already holds a run"):
         run_protocol(micro_protocol(), out, progress=False)
+
+
+def test_floor_and_ceiling_rows_bracket_the_systems(shared_cache, tmp_path):
+    """Floor = fresh real renders of the same prompts; ceiling = those through the autoencoder."""
+    out = tmp_path / "run"
+    results = run_protocol(micro_protocol(), out, progress=False, speed=False)
+    floor, ceiling = results["anchors"]
+    assert (floor["role"], floor["system"], ceiling["role"], ceiling["system"]) == (
+        "floor", "real", "ceiling", "autoencoder")
+    assert [a["item_id"] for a in floor["audio"]] == [a["item_id"] for a in results["rows"][0]["audio"]]
+    assert all((out / a["path"]).exists() for a in floor["audio"] + ceiling["audio"])
+    assert floor["metrics"]["adherence"]["value"] == 1.0  # real clips state every attribute
+    assert set(floor["metrics"]) == set(results["rows"][0]["metrics"])
+    assert {"fd@mel", "kad@mel[ae-ref]", "adherence"} <= set(results["resolution"])
+    verdict = results["resolution"]["adherence"]
+    assert verdict["fewest"] == "teacher/euler/1" and verdict["most"] == "teacher/euler/2"
+
+
+def test_floor_renders_are_new_realisations_of_the_prompts():
+    from bench.anchors import floor_render_seed
+    from bench.sfx.dataset import make_items
+
+    seeds = [it.seed for it in make_items("test", 64, seed=0)]
+    floor = {floor_render_seed(s, g) for s in seeds[:16] for g in range(4)}
+    assert len(floor) == 64 and not floor & set(seeds)
+
+
+def test_row_cache_key_covers_metric_versions_and_backend_weights(tmp_path, monkeypatch):
+    """Pointing a backend at other weights (or bumping a metric's version) changes the row key."""
+    from bench import row_metrics
+    from metrics.frechet import FrechetDistance
+
+    protocol = micro_protocol()
+    refs = {"raw": tmp_path / "ref.csv"}
+    (tmp_path / "ref.csv").write_text("id,path\n")
+    monkeypatch.setattr(row_metrics, "reference_fingerprint", lambda p: "same refs")
+    weights = [tmp_path / "a.tflite", tmp_path / "b.tflite"]
+    weights[0].write_bytes(b"one")
+    weights[1].write_bytes(b"two")
+    keys = []
+    for w in weights:
+        monkeypatch.setenv("FASTAUDIO_YAMNET", str(w))
+        keys.append(row_metrics.row_key(protocol, ["c"], refs, row_metrics.metric_fingerprint(["fd@yamnet"])))
+    assert keys[0] != keys[1]
+    before = row_metrics.metric_fingerprint(["fd@mel"])
+    monkeypatch.setattr(FrechetDistance, "info", replace(FrechetDistance.info, version=99))
+    assert row_metrics.metric_fingerprint(["fd@mel"]) != before
 
 
 def test_unchanged_rerun_reuses_generations(shared_cache, tmp_path, monkeypatch):
@@ -177,7 +230,9 @@ def test_esc50_protocol_without_shared_data_is_a_clear_error(monkeypatch, tmp_pa
 def test_unavailable_metrics_are_not_cached(shared_cache, tmp_path, monkeypatch):
     """A metric unavailable on this machine must be retried next run, not served from the cache."""
     monkeypatch.setenv("FASTAUDIO_YAMNET", str(tmp_path / "no-yamnet.tflite"))
-    protocol = replace(micro_protocol(steps=(1,)), metrics=("fd@mel", "is@yamnet"))
+    monkeypatch.setenv("FASTAUDIO_SHARED", str(tmp_path / "no-shared"))  # nor ../shared's copy
+    protocol = replace(micro_protocol(steps=(1,)), metrics=("fd@mel", "is@yamnet"), headline=(),
+                       pareto_metric=None)
     first = run_protocol(protocol, tmp_path / "a", progress=False, speed=False)
     assert first["rows"][0]["metrics"]["is@yamnet"]["status"] != "ok"
     assert first["rows"][0]["metrics"]["fd@mel"]["status"] == "ok"
