@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bench.speed import peak_ram_mb
+    from metrics.threads import apply_torch_threads
     from systems.components.shared import load_components
     from systems.training.store import ComponentStore
-    from metrics.threads import apply_torch_threads
 
     apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS
 

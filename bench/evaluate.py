@@ -29,6 +29,7 @@ from metrics import get_metric
 from metrics.base import Features, MetricInputError
 from metrics.embeddings import get_backend
 from metrics.embeddings.base import BackendUnavailable
+from metrics.intervals import bootstrap_interval, check_bootstrap_size, check_level
 
 OFFLINE_DEFAULT = ("fd@aisfx", "kad@aisfx", "prdc@aisfx", "fd@yamnet", "kad@yamnet",
                    "prdc@yamnet", "is@yamnet", "fd@clap-laion-audio")
@@ -162,7 +163,7 @@ class _Session:
         self._tick(f"compute {spec.text}", t)
         self.per_item[spec.text] = metric.per_item()
         entry = {"status": "ok", "value": value, "n": len(gen), "n_ref": len(ref),
-                 "settings": metric.settings(), "details": result}
+                 "settings": metric.settings(), "metric_version": cls.info.version, "details": result}
         if spec.backend:
             entry["backend_config"] = self.backends[spec.backend].config()
         t = time.perf_counter()
@@ -189,8 +190,6 @@ def _ci(metric, value: float, gen, ref, n_boot: int, seed: int, level: float, na
     draw order) are paired: ``b_i − a_i`` are bootstrap replicates of the rows' difference.
     ``n_boot`` 0 disables the CI; 1 or a negative count is an input error.
     """
-    from metrics.intervals import bootstrap_interval, check_bootstrap_size, check_level
-
     if check_bootstrap_size(n_boot) == 0:
         return {"ci": None, "ci_method": "disabled (--bootstrap 0)"}
     level = check_level(level)

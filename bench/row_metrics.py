@@ -102,7 +102,7 @@ def to_row_metric(result: dict) -> dict:
     details = result.get("details") or {}
     out["details"] = {k: details[k] for k in KEPT_DETAILS if k in details}
     out["flags"] = flags_of(result.get("metric"), details)
-    for key in ("bootstrap_bias", "ci_method", "replicates"):
+    for key in ("metric_version", "bootstrap_bias", "ci_method", "replicates"):
         if key in result:
             out[key] = result[key]
     return out

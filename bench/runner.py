@@ -94,7 +94,8 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
     results = {"protocol": protocol_record(protocol),
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "environment": json.loads((out / "environment.json").read_text()),
-               "components": components.config(), "rows": rows, "anchors": anchors,
+               "components": components.config(), "metrics": ctx.fingerprint, "rows": rows,
+               "anchors": anchors,
                "resolution": resolution(rows, protocol.metric_names(), **protocol.resolution),
                "timings": clock.summary()}
     write_json(out / "results.json", results)

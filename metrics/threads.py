@@ -16,7 +16,8 @@ One thread loses at most 1.6× where the machine is yours and avoids 60× where 
 - BLAS: ``FASTAUDIO_BLAS_THREADS`` threads (default 1) inside :func:`limited_blas`, which the FD
   code wraps its linear algebra in. Raise it on a machine you have to yourself.
 - torch: :func:`apply_torch_threads` sets ``torch.set_num_threads`` to ``FASTAUDIO_TORCH_THREADS``
-  (else ``OMP_NUM_THREADS``; default: the CPUs this process may run on, ``os.sched_getaffinity``, so ``taskset`` and
+  (else ``OMP_NUM_THREADS``; default: the CPUs this process may run on,
+  ``os.sched_getaffinity``, so ``taskset`` and
   container CPU sets are respected). Commands that run torch (train, run) call it once at
   start-up; importing this module sets nothing.
 

@@ -49,7 +49,8 @@ def test_independent_noise_of_the_same_size_does_not_resolve():
 
 def test_a_separated_difference_against_the_steps_direction_is_reported_as_such():
     common = np.random.default_rng(0).normal(0, 0.1, 100)
-    v = verdict(metric(0.8, hib=True, replicates=0.8 + common), metric(0.5, hib=True, replicates=0.5 + common))
+    v = verdict(metric(0.8, hib=True, replicates=0.8 + common),
+                metric(0.5, hib=True, replicates=0.5 + common))
     assert v["verdict"] == REVERSED
 
 
@@ -75,7 +76,8 @@ def test_resolution_table_uses_the_reference_rows_fewest_and_most_steps():
     rows = [row(s, {"adherence": metric(a, hib=True, half=0.01)}) for s, a in ((16, 0.7), (1, 0.5), (4, 0.6))]
     rows.append(row(8, {"adherence": metric(0.9, hib=True)}, sampler="heun"))
     table = resolution(rows, ["adherence", "fd"], "teacher", "euler")
-    assert table["adherence"]["fewest"] == "teacher/euler/1" and table["adherence"]["most"] == "teacher/euler/16"
+    adherence = table["adherence"]
+    assert (adherence["fewest"], adherence["most"]) == ("teacher/euler/1", "teacher/euler/16")
     assert table["adherence"]["verdict"] == RESOLVES and table["fd"]["verdict"] == NOT_COMPUTED
     assert resolving(table) == ["adherence"]
     assert resolution(rows[:1], ["adherence"], "teacher", "euler")["adherence"]["verdict"] == NOT_COMPUTED

@@ -71,7 +71,8 @@ def test_sfx_mini_meets_the_leaderboard_brief():
 def test_run_writes_self_describing_results_and_refuses_to_overwrite(shared_cache, tmp_path):
     out = tmp_path / "run"
     results = run_protocol(micro_protocol(), out, progress=False)
-    assert {"protocol", "environment", "rows", "anchors", "resolution", "timings", "components"} <= set(results)
+    assert {"protocol", "environment", "rows", "anchors", "resolution", "timings", "components",
+            "metrics"} <= set(results)
     assert results["protocol"]["headline"] == ["adherence", "kad@mel[ae-ref]"]
     row = results["rows"][0]
     assert row["row_id"] == "teacher/euler/1" and row["nfe"] == 2 and row["role"] == "system"  # CFG doubles
