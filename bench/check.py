@@ -15,9 +15,16 @@ sample is finite, so a value is only *regressed* when it is worse than the basel
 than both
 
 - the **practical margin** ``max(abs, rel · |baseline|)`` (``tolerances`` / ``default_tolerance``), and
-- the **statistical uncertainty** ``sqrt(h_run² + h_baseline²)``, the half-width of an
-  approximate 95 % interval of the difference of two independent estimates (h = half-width of
-  each side's bootstrap CI; a side without a CI contributes 0).
+- the **statistical uncertainty** ``k · sqrt(h_run² + h_baseline²)``: ``sqrt(h_run² + h_base²)``
+  is the half-width of an approximate 95 % interval of the difference of two independent
+  estimates (h = half-width of each side's 95 % bootstrap CI; a side without one contributes 0),
+  and ``k = z(1 − α/2m) / z(0.975)`` widens it for the **m** gated comparisons at once
+  (Bonferroni, family-wise α = 0.05): 168 comparisons at 95 % each would fail a clean run ~8
+  times by chance. Measured: a run retrained from scratch with another torch thread count
+  differed from its baseline by up to 1.47 × sqrt(h_run² + h_base²) (PRDC coverage and recall,
+  whose bootstrap sees item sampling, not training noise), so the per-comparison 95 % rule
+  (k = 1) failed a clean run in 5 of 160 comparisons; k = 1.85 at m = 160 passes it and still
+  fails planted defects (``bench gate-selftest``). ``family_alpha`` in a baseline overrides α.
 
 *Improved* is the mirror image (never a failure); everything else is ``ok``. A baseline metric
 missing from the run, or present with a status other than ``ok``, fails (``missing`` /
@@ -42,6 +49,8 @@ ADHERENCE_TOLERANCE = {"abs": 0.05}
 SPEED_PREFIX = "speed."
 DEFAULT_SPEED_FIELDS = ("speed.nfe",)
 ALWAYS_GATED = ("adherence",)
+FAMILY_ALPHA = 0.05  # family-wise error rate of the whole gate (Bonferroni over its comparisons)
+CI_LEVEL = 0.95  # the level of the runs' bootstrap CIs, whose half-widths are combined
 GATED_RULE = ("metrics whose verdict in the baseline run's resolution table is 'resolves', plus "
               "adherence and speed.nfe")
 # speed fields where more is better (RTF = seconds of audio per wall second); all others are costs
@@ -150,6 +159,8 @@ def validate_baseline(baseline: object, source: str = "<baseline>") -> dict:
     _require(isinstance(tolerances, dict), source, "tolerances", "must be an object metric -> tolerance")
     for metric, tol in tolerances.items():
         _check_tolerance(tol, source, f"tolerances[{metric!r}]")
+    alpha = baseline.get("family_alpha", FAMILY_ALPHA)
+    _require(_is_number(alpha) and 0 < alpha < 1, source, "family_alpha", f"must lie in (0, 1), got {alpha!r}")
     return {**baseline, "default_tolerance": default, "tolerances": tolerances}
 
 
@@ -237,9 +248,25 @@ def half_width(entry: dict) -> float:
     return (hi - lo) / 2 if _is_number(lo) and _is_number(hi) else 0.0
 
 
-def uncertainty_of(run_entry: dict, baseline_entry: dict) -> float:
-    """sqrt(h_run² + h_baseline²): the half-width of the difference of two independent estimates."""
-    return math.hypot(half_width(run_entry), half_width(baseline_entry))
+def uncertainty_of(run_entry: dict, baseline_entry: dict, scale: float = 1.0) -> float:
+    """``scale`` × sqrt(h_run² + h_baseline²): the half-width of the difference of two independent
+    estimates, widened by the multiple-comparison factor (``family_scale``)."""
+    return scale * math.hypot(half_width(run_entry), half_width(baseline_entry))
+
+
+def family_scale(m: int, alpha: float = FAMILY_ALPHA, level: float = CI_LEVEL) -> float:
+    """k = z(1 − α/2m) / z((1 + level)/2): per-comparison CI half-widths widened so that m
+    comparisons together fail a clean run with probability ≤ α (Bonferroni, normal approximation)."""
+    from scipy.special import ndtri
+
+    if m <= 1:
+        return float(ndtri(1 - alpha / 2) / ndtri((1 + level) / 2))
+    return float(ndtri(1 - alpha / (2 * m)) / ndtri((1 + level) / 2))
+
+
+def gated_count(baseline: dict) -> int:
+    """How many comparisons of the baseline carry a statistical uncertainty (speed fields do not)."""
+    return sum(not m.startswith(SPEED_PREFIX) for metrics in baseline["rows"].values() for m in metrics)
 
 
 def run_value(row: dict, metric: str) -> tuple[float | None, str, str]:
@@ -257,7 +284,8 @@ def run_value(row: dict, metric: str) -> tuple[float | None, str, str]:
     return (value, "ok", "") if _is_number(value) else (None, "unavailable", f"value {value!r}")
 
 
-def compare_one(row_id: str, metric: str, entry: dict, row: dict | None, baseline: dict) -> Comparison:
+def compare_one(row_id: str, metric: str, entry: dict, row: dict | None, baseline: dict,
+                scale: float = 1.0) -> Comparison:
     """Compare one baseline entry with the run row (``None``: the row is missing from the run)."""
     reference = entry["value"]
     slack = slack_for(tolerance_for(baseline, metric), reference)
@@ -268,7 +296,7 @@ def compare_one(row_id: str, metric: str, entry: dict, row: dict | None, baselin
         verdict = "missing" if status == "missing" else "unavailable"
         return Comparison(row_id, metric, reference, None, slack, None, verdict, note)
     run_entry = row.get("metrics", {}).get(metric, {}) if not metric.startswith(SPEED_PREFIX) else {}
-    u = uncertainty_of(run_entry, entry)
+    u = uncertainty_of(run_entry, entry, scale)
     verdict = judge(reference, value, slack, entry["higher_is_better"], u)
     return Comparison(row_id, metric, reference, value, slack, value - reference, verdict, uncertainty=u)
 
@@ -287,9 +315,10 @@ def compare(run_results: dict, baseline: dict) -> list[Comparison]:
     baseline = validate_baseline(baseline)
     check_protocol(run_results, baseline)
     run_rows = {row["row_id"]: row for row in gate_rows(run_results)}
+    scale = family_scale(gated_count(baseline), baseline.get("family_alpha", FAMILY_ALPHA))
     out = []
     for row_id, metrics in baseline["rows"].items():
-        out += [compare_one(row_id, m, e, run_rows.get(row_id), baseline) for m, e in metrics.items()]
+        out += [compare_one(row_id, m, e, run_rows.get(row_id), baseline, scale) for m, e in metrics.items()]
     for row_id in run_rows:
         if row_id not in baseline["rows"]:
             out.append(Comparison(row_id, "*", None, None, None, None, "new", "row not in the baseline"))

@@ -11,6 +11,7 @@ from bench.check import (
     BaselineError,
     compare,
     exit_code,
+    family_scale,
     format_table,
     judge,
     load_baseline,
@@ -170,18 +171,30 @@ def test_a_difference_inside_the_combined_uncertainty_is_not_a_regression():
     """Worse by 1.9 > margin 1.845, but the run's CI half-width is 2.05: not resolved, so ok."""
     run = set_value(make_run(), "fd@aisfx", 14.2)
     comp = next(c for c in compare(run, BASELINE) if c.metric == "fd@aisfx")
-    assert comp.verdict == "ok" and comp.uncertainty == pytest.approx(2.05)
+    assert comp.verdict == "ok" and comp.uncertainty == pytest.approx(2.05 * family_scale(2))
+
+
+def test_family_scale_is_bonferroni_over_the_gated_comparisons():
+    from scipy.special import ndtri
+
+    assert family_scale(1) == pytest.approx(1.0)  # one comparison: the 95 % half-width itself
+    assert family_scale(160) == pytest.approx(ndtri(1 - 0.05 / 320) / ndtri(0.975))
+    assert 1.8 < family_scale(160) < 1.9 and family_scale(1000) > family_scale(160)
 
 
 def test_uncertainty_combines_run_and_baseline_half_widths():
     base = copy.deepcopy(BASELINE)
     base["rows"]["teacher/heun/8"]["fd@aisfx"].update(ci_low=11.8, ci_high=12.8)  # h = 0.5
-    run = set_value(make_run(), "fd@aisfx", 14.4)  # worse by 2.1 < hypot(2.05, 0.5) = 2.110
+    k = family_scale(2)  # two gated comparisons (adherence, fd@aisfx)
+    bound = k * (2.05 ** 2 + 0.5 ** 2) ** 0.5
+    run = set_value(make_run(), "fd@aisfx", 12.3 + bound - 0.01)
     comp = next(c for c in compare(run, base) if c.metric == "fd@aisfx")
-    assert comp.uncertainty == pytest.approx((2.05 ** 2 + 0.5 ** 2) ** 0.5)
-    assert comp.verdict == "ok"
-    run = set_value(make_run(), "fd@aisfx", 14.5)  # worse by 2.2 > 2.110 and > margin 1.845
+    assert comp.uncertainty == pytest.approx(bound) and comp.verdict == "ok"
+    run = set_value(make_run(), "fd@aisfx", 12.3 + bound + 0.01)
     assert next(c for c in compare(run, base) if c.metric == "fd@aisfx").verdict == "regressed"
+    base["family_alpha"] = 2.0
+    with pytest.raises(BaselineError, match="family_alpha"):
+        compare(run, base)
 
 
 def test_default_baseline_gates_the_metrics_that_resolve():
