@@ -33,10 +33,10 @@ import numpy as np
 import soundfile as sf
 
 from bench import row_metrics
-from bench.audio_io import resample, to_mono
 from bench.keys import content_key, write_json
-from bench.paths import cache_root
-from bench.sources import load_source
+from common.audio_io import resample, to_mono
+from common.paths import cache_root
+from common.sources import load_source
 
 ANCHOR_VERSION = 1  # bump when how anchor clips are made changes
 FLOOR_SEED_SALT = 7919  # mixes into the floor's render seeds: no reference item uses them
@@ -82,8 +82,8 @@ def write_clip(folder: Path, item_id: str, wav: np.ndarray, sample_rate: int) ->
 
 def render_floor(protocol, items, folder: Path, sample_rate: int, duration_s: float) -> Path:
     """Fresh renders of each procedural prompt, one per generated item (same ids as system rows)."""
-    from bench.sfx.attributes import SfxAttributes
-    from bench.sfx.synth import render
+    from common.sfx.attributes import SfxAttributes
+    from common.sfx.synth import render
 
     prompt_seeds = _prompt_seeds(protocol)
     rows = []
@@ -97,7 +97,7 @@ def render_floor(protocol, items, folder: Path, sample_rate: int, duration_s: fl
 
 
 def _prompt_seeds(protocol) -> list[int]:
-    from bench.sfx.dataset import make_items
+    from common.sfx.dataset import make_items
 
     spec = protocol.prompts
     return [it.seed for it in make_items(spec["split"], spec["n"], seed=spec.get("seed", 0))]
@@ -207,7 +207,7 @@ def run_anchors(ctx, components) -> list[dict]:
 
 def anchor_row(anchor, metrics: dict, out: Path) -> dict:
     """An anchor in the row schema (role floor/ceiling; no sampler, steps, NFE or speed)."""
-    from bench.sources import load_source
+    from common.sources import load_source
 
     audio = [{"item_id": it.id, "prompt": it.prompt, "path": _relative(it.path, out)}
              for it in load_source(anchor.gen_manifest).items]

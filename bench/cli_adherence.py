@@ -2,7 +2,7 @@
 
 For each sampler and step count, the system generates one clip per test prompt (seed = item
 index, so every system and step count starts from the same noise), and the signal-processing
-analysis of :mod:`bench.sfx.analysis` scores whether each clip has the attributes its prompt
+analysis of :mod:`common.sfx.analysis` scores whether each clip has the attributes its prompt
 states. The table also shows the score of the real rendered clips (the analysis's ceiling) and
 the chance level. Writes ``adherence.json`` and ``adherence.md`` into a new folder.
 """
@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()):
         print(f"error: {out} already holds results; choose a new --out folder", file=sys.stderr)
         return 2
-    from bench.sfx.analysis import chance_level
-    from bench.sfx.dataset import make_items
     from bench.speed import peak_ram_mb
+    from common.sfx.analysis import chance_level
+    from common.sfx.dataset import make_items
     from systems import get_system
 
     start = time.perf_counter()
@@ -72,8 +72,8 @@ def reference_rows(items, system) -> list[dict]:
     """Ceilings: the real rendered clips, and the same clips through autoencoder + Griffin-Lim."""
     import torch
 
-    from bench.sfx.analysis import adherence_batch
-    from bench.sfx.dataset import render_item
+    from common.sfx.analysis import adherence_batch
+    from common.sfx.dataset import render_item
 
     sr, ae = system.sample_rate, system.components.ae
     attrs = [it.attrs for it in items]
@@ -94,7 +94,7 @@ def reconstruction_quality(frontend, x, y) -> dict:
 
 
 def measure(system, items, sampler: str, steps: int, guidance, batch_size: int) -> dict:
-    from bench.sfx.analysis import adherence_batch
+    from common.sfx.analysis import adherence_batch
     from systems.api import GenRequest
 
     wavs, nfe, gen_s = [], 0, 0.0

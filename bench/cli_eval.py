@@ -9,12 +9,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.audio_io import AudioInputError
 from bench.cache import CacheUnusableError
 from bench.extract import IOConfig
-from bench.registry import UnknownNameError
 from bench.settings import SettingsError
-from bench.sources import parse_where
+from common.audio_io import AudioInputError
+from common.registry import UnknownNameError
+from common.sources import parse_where
 from metrics.base import MetricInputError
 
 EXIT_OK, EXIT_METRIC_ERROR, EXIT_INPUT_ERROR = 0, 1, 2

@@ -63,7 +63,7 @@ class SystemRow:
 
 
 def system_rows() -> list[SystemRow]:
-    from bench.registry import resolve
+    from common.registry import resolve
     from systems import SYSTEMS, system_table
 
     table, rows = system_table(), []

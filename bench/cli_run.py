@@ -28,8 +28,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.protocols import get_protocol
-    from bench.registry import UnknownNameError
     from bench.runner import RunError, run_protocol
+    from common.registry import UnknownNameError
     from metrics.threads import apply_torch_threads
 
     apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS

@@ -20,11 +20,11 @@ import numpy as np
 
 from bench.cache import EmbeddingCache
 from bench.extract import Extractor, IOConfig
-from bench.paths import cache_root
 from bench.provenance import environment
 from bench.settings import SettingsError, check_out_dir, check_run_settings
-from bench.sources import Source, apply_prompts, load_source
 from bench.specs import MetricSpec, parse_specs
+from common.paths import cache_root
+from common.sources import Source, apply_prompts, load_source
 from metrics import get_metric
 from metrics.base import Features, MetricInputError
 from metrics.embeddings import get_backend

@@ -13,10 +13,10 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from bench import audio_io
 from bench.cache import EmbeddingCache, cache_key
 from bench.settings import SettingsError, io_problems
-from bench.sources import Item
+from common import audio_io
+from common.sources import Item
 from metrics.base import Features
 from metrics.embeddings.base import EmbeddingBackend, file_sha256
 

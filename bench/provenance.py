@@ -7,7 +7,7 @@ import platform
 import subprocess
 import sys
 
-from bench.paths import REPO_ROOT
+from common.paths import REPO_ROOT
 
 PACKAGES = ("numpy", "scipy", "torch", "soundfile", "soxr", "librosa", "safetensors",
             "ai-edge-litert", "aisfx", "laion-clap", "hear21passt", "openl3", "torchvggish",

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 from bench.keys import content_key, write_json
-from bench.paths import cache_root
 from bench.protocols.base import AE_REF
 from bench.specs import parse_specs
+from common.paths import cache_root
 
 ROW_CACHE_VERSION = 4  # v4: keyed by metric versions and backend configs; replicates; flags
 KEPT_DETAILS = ("n_gen", "n_ref", "dim", "trace_method", "chance_level", "excluded_ids")
@@ -42,7 +42,7 @@ def metric_fingerprint(specs: list[str]) -> dict:
 
 def reference_fingerprint(manifest: Path) -> str:
     """Manifest text plus each audio file's size and modification time."""
-    from bench.sources import load_source
+    from common.sources import load_source
 
     parts = [manifest.read_text(encoding="utf-8")]
     for item in load_source(manifest).items:

@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 from bench import row_metrics
 from bench.anchors import run_anchors
 from bench.keys import content_key, write_json
-from bench.paths import cache_root, shared_dir
 from bench.protocols.base import Protocol, SystemEntry
 from bench.resolution import resolution
+from common.paths import cache_root, shared_dir
 
 
 class RunError(ValueError):
@@ -168,12 +168,12 @@ def prompt_items(protocol: Protocol) -> list[GenItem]:
 
 def _prompts(spec: dict) -> list[tuple[str, dict[str, str]]]:
     if spec["source"] == "sfx":
-        from bench.sfx.dataset import make_items
+        from common.sfx.dataset import make_items
 
         return [(it.caption, {k: v or "" for k, v in it.attrs.to_dict().items()})
                 for it in make_items(spec["split"], spec["n"], seed=spec.get("seed", 0))]
     if spec["source"] == "manifest":
-        from bench.sources import load_source
+        from common.sources import load_source
 
         source = load_source(resolve_path(spec["path"]), spec.get("where"))
         prompts = [it.prompt for it in source.items if it.prompt]
@@ -198,7 +198,7 @@ def reference_manifest(protocol: Protocol) -> Path:
     spec = protocol.reference
     if spec["source"] == "manifest":
         return resolve_path(spec["path"])
-    from bench.sfx.dataset import make_items, write_manifest
+    from common.sfx.dataset import make_items, write_manifest
     from systems.components.presets import get_preset
 
     preset = get_preset(protocol.preset)

@@ -5,6 +5,8 @@ Use as ``metric@backend[:option=value...]``, e.g. ``fd@aisfx``, ``kad@yamnet:ban
 """
 from __future__ import annotations
 
+from common.registry import resolve
+
 METRICS: dict[str, str] = {
     "fd": "metrics.frechet:FrechetDistance",
     "fd_inf": "metrics.fd_inf:FrechetDistanceInf",
@@ -32,6 +34,4 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 def get_metric(name: str):
     """The metric class registered as ``name`` (imported lazily)."""
-    from bench.registry import resolve
-
     return resolve(METRICS, name, "metric")

@@ -2,9 +2,9 @@
 
 Per clip: the fraction of the attributes its prompt states (event, pitch, loudness, duration,
 rate, onset, and direction for chirps) that the signal-processing analysis of
-``bench.sfx.analysis`` reads back from the audio; the metric is the mean over clips. Clips need
+``common.sfx.analysis`` reads back from the audio; the metric is the mean over clips. Clips need
 their prompt's attributes as metadata (the columns of a procedural manifest, which
-``bench.sfx.dataset.write_manifest`` and the runner write). Chance level (a clip of an
+``common.sfx.dataset.write_manifest`` and the runner write). Chance level (a clip of an
 independent prompt scored by a perfect analysis) is reported with the value.
 
 Reference-free (no backend, no reference set); bootstrap unit: clips.
@@ -15,9 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.sfx.analysis import adherence as score_clip
-from bench.sfx.analysis import chance_level
-from bench.sfx.attributes import SfxAttributes
+from common.sfx.analysis import adherence as score_clip
+from common.sfx.analysis import chance_level
+from common.sfx.attributes import SfxAttributes
 from metrics.base import Features, Metric, MetricInfo, MetricInputError
 
 

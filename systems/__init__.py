@@ -12,6 +12,9 @@ Built-in names win over entry points with the same name (a warning says so).
 from __future__ import annotations
 
 import warnings
+from importlib.metadata import entry_points
+
+from common.registry import resolve
 
 ENTRY_POINT_GROUP = "fastaudio_bench.systems"
 
@@ -21,8 +24,6 @@ SYSTEMS: dict[str, str] = {
 
 
 def _entry_point_systems() -> dict[str, str]:
-    from importlib.metadata import entry_points
-
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for name in sorted(set(found) & set(SYSTEMS)):
         if found[name] != SYSTEMS[name]:
@@ -38,6 +39,4 @@ def system_table() -> dict[str, str]:
 
 def get_system(name: str):
     """The system class registered as ``name`` (imported lazily)."""
-    from bench.registry import resolve
-
     return resolve(system_table(), name, "system")

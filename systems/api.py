@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from systems import noise
+
 
 class SystemInputError(ValueError):
     """A request or configuration a system cannot honour; the message says how to fix it."""
@@ -140,9 +142,7 @@ class TextToAudio(System):
 
     def initial_noise(self, request: GenRequest):
         """ε [B, *latent_shape] from the items' own generators: identical in every system."""
-        from systems.noise import initial_noise
-
-        return initial_noise(request.prompts, request.seeds, self.latent_shape(request.duration_s))
+        return noise.initial_noise(request.prompts, request.seeds, self.latent_shape(request.duration_s))
 
 
 class Accelerator(TextToAudio):

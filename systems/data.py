@@ -1,13 +1,14 @@
 """Training data for the shared components and accelerators: (waveform, caption) clips.
 
 Two sources, one shape ([N, samples] float32 at the preset's rate, plus N captions):
-- ``sfx``: the embedded procedural sound-effect set (:mod:`bench.sfx`), made on demand;
+- ``sfx``: the embedded procedural sound-effect set (:mod:`common.sfx`), made on demand;
 - a CSV manifest (id, path, caption, ...), e.g. ESC-50 or a user's AudioCaps download, read with
-  the evaluation engine's audio I/O (mono mix, soxr resampling), then cropped or zero-padded to
-  the clip length. A manifest row without a caption is an error, never silently dropped.
+  the audio I/O of :mod:`common.audio_io` (mono mix, soxr resampling), then cropped or zero-padded
+  to the clip length. A manifest row without a caption is an error, never silently dropped.
 """
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench.audio_io import pad_to, read_audio, resample, to_mono
-from bench.sources import load_source
+from common.audio_io import pad_to, read_audio, resample, to_mono
+from common.sfx.dataset import make_items, render_item
+from common.sources import load_source
 
 
 @dataclass
@@ -46,8 +48,6 @@ def load_clips(spec: dict, sample_rate: int, clip_duration_s: float, progress: b
 def sfx_clips(split: str, n: int, seed: int, sample_rate: int, n_samples: int,
               progress: bool = True) -> Clips:
     """``n`` procedural clips of ``split`` rendered at ``sample_rate``."""
-    from bench.sfx.dataset import make_items, render_item
-
     items = make_items(split, n, seed=seed)
     duration_s = n_samples / sample_rate
     rows = [render_item(it, sample_rate, duration_s)[:n_samples]
@@ -73,8 +73,6 @@ def manifest_clips(path: Path, sample_rate: int, n_samples: int, where=None, pro
 
 def load_prompt_set(path: Path, column: str = "caption", limit: int | None = None) -> list[str]:
     """Prompts from a caption CSV (e.g. AudioCaps ``test.csv``): non-empty, de-duplicated, in file order."""
-    import csv
-
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if column not in (reader.fieldnames or []):

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from systems.api import GenRequest, GenResult, SystemInfo, TextToAudio, check_options
+from systems.components.edm import pad_tokens
+from systems.components.shared import load_components
 from systems.noise import item_generators
 from systems.samplers import get_sampler
 from systems.samplers.grids import make_grid
@@ -43,8 +45,6 @@ class TeacherSystem(TextToAudio):
 
     def load(self, device: str = "cpu") -> TeacherSystem:
         if self.components is None:
-            from systems.components.shared import load_components
-
             self._bind(load_components(self._preset, device, train_missing=self.train_missing))
         return self
 
@@ -95,8 +95,6 @@ class TeacherSystem(TextToAudio):
         return GenResult(audio, self.sample_rate, nfe, latents=z.cpu(), timings_s=timings)
 
     def _conditions(self, prompts):
-        from systems.components.edm import pad_tokens
-
         text = self.components.text
         tokens, mask = text.encode(prompts)
         null_tokens, null_mask = text.null(len(prompts))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.paths import shared_dir
+from common.paths import shared_dir
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.registry import UnknownNameError, resolve
+from common.registry import UnknownNameError, resolve
 from metrics import METRICS, get_metric
 from metrics.base import Metric
 from metrics.embeddings import EMBEDDINGS, get_backend

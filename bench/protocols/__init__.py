@@ -8,6 +8,6 @@ PROTOCOLS: dict[str, str] = {
 
 
 def get_protocol(name: str):
-    from bench.registry import resolve
+    from common.registry import resolve
 
     return resolve(PROTOCOLS, name, "protocol")

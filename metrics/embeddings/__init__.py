@@ -1,6 +1,8 @@
 """Embedding backend registry: name -> ``"module:attr"``. Add a backend = one file + one line."""
 from __future__ import annotations
 
+from common.registry import resolve
+
 EMBEDDINGS: dict[str, str] = {
     "mel": "metrics.embeddings.mel:MelStatistics",
     "aisfx": "metrics.embeddings.aisfx:AisfxBackend",
@@ -16,6 +18,4 @@ EMBEDDINGS: dict[str, str] = {
 
 def get_backend(name: str):
     """The backend class registered as ``name`` (imported lazily)."""
-    from bench.registry import resolve
-
     return resolve(EMBEDDINGS, name, "embedding backend")

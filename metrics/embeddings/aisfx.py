@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bench.paths import cache_root
+from common.paths import cache_root
 from metrics.embeddings.base import BackendUnavailable, EmbeddingBackend, file_sha256
 
 N_FFT, HOP, N_MELS, BLOCK, BLOCK_HOP = 2048, 1024, 96, 100, 50

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bench.paths import shared_dir
+from common.paths import shared_dir
 from metrics.embeddings.base import BackendUnavailable, EmbeddingBackend, file_sha256, install_hint
 
 PATCH, PATCH_HOP, N_CLASSES, EMB_DIM = 15600, 7680, 521, 1024

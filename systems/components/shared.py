@@ -15,14 +15,17 @@ from pathlib import Path
 
 import torch
 
+from systems.components.ae_task import AutoencoderTask, fit_latent_stats
 from systems.components.autoencoder import LatentAutoencoder, MelAutoencoder
 from systems.components.dit import DiT
 from systems.components.edm import EDMDenoiser
 from systems.components.presets import Preset, get_preset
+from systems.components.teacher_task import TeacherTask
 from systems.components.text_encoder import MiniLMTextEncoder
+from systems.data import load_clips
 from systems.training.budget import Budget
 from systems.training.checkpoint import load_checkpoint, save_checkpoint
-from systems.training.loop import train
+from systems.training.loop import load_ema, train
 from systems.training.store import ComponentStore
 
 FINAL = "final.safetensors"
@@ -73,8 +76,6 @@ class _LazyClips:
 
     def get(self):
         if self._clips is None:
-            from systems.data import load_clips
-
             self._clips = load_clips(self.preset.data, self.preset.mel.sample_rate,
                                      self.preset.clip_duration_s, self.progress)
         return self._clips
@@ -95,8 +96,6 @@ def _report(path: Path) -> dict:
 
 def train_autoencoder(preset: Preset, clips, run_dir: Path, progress: bool = True) -> None:
     """Train, measure latent statistics, and write ``final.safetensors`` plus ``report.json``."""
-    from systems.components.ae_task import AutoencoderTask, fit_latent_stats
-
     start = time.perf_counter()
     task = AutoencoderTask(preset, clips.wav)
     t = preset.ae_train
@@ -109,9 +108,6 @@ def train_autoencoder(preset: Preset, clips, run_dir: Path, progress: bool = Tru
 def train_teacher(preset: Preset, ae: LatentAutoencoder, text, clips, run_dir: Path,
                   progress: bool = True) -> None:
     """Train the EDM teacher; its EMA weights become ``final.safetensors``."""
-    from systems.components.teacher_task import TeacherTask
-    from systems.training.loop import load_ema
-
     start = time.perf_counter()
     task = TeacherTask(preset, ae, text, clips.wav, clips.captions)
     t = preset.teacher_train

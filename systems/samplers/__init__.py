@@ -14,6 +14,8 @@ Add a sampler = one file under ``systems/samplers/`` exporting ``SAMPLER`` plus 
 """
 from __future__ import annotations
 
+from common.registry import resolve
+
 SAMPLERS: dict[str, str] = {
     "euler": "systems.samplers.euler:SAMPLER",
     "heun": "systems.samplers.heun:SAMPLER",
@@ -26,8 +28,6 @@ SAMPLERS: dict[str, str] = {
 
 def get_sampler(name: str):
     """The ``Sampler`` registered as ``name``; unknown names raise ``UnknownNameError`` with hints."""
-    from bench.registry import resolve
-
     return resolve(SAMPLERS, name, "sampler")
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from bench.registry import UnknownNameError
+from common.registry import UnknownNameError
 from systems.samplers.base import check_steps
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from bench.paths import cache_root
+from common.paths import cache_root
 from systems.training.checkpoint import canonical_json, config_hash
 
 try:

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench import audio_io
 from bench.__main__ import main
 from bench.evaluate import evaluate
+from common import audio_io
 from metrics.embeddings.mel import MelStatistics
 from tests.conftest import tone
 

@@ -17,7 +17,7 @@ def esc50(shared_module):
 
 @pytest.fixture(scope="module")
 def shared_module():
-    from bench.paths import shared_dir
+    from common.paths import shared_dir
 
     if shared_dir() is None:
         pytest.skip("../shared (real ESC-50 audio) is absent on this machine")

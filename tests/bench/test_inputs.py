@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench import audio_io
-from bench.audio_io import AudioInputError
 from bench.evaluate import evaluate
 from bench.extract import IOConfig, prepare_clip
-from bench.sources import load_source
+from common import audio_io
+from common.audio_io import AudioInputError
+from common.sources import load_source
 from metrics.embeddings.mel import MelStatistics
 from tests.conftest import tone
 

@@ -104,7 +104,7 @@ def test_floor_and_ceiling_rows_bracket_the_systems(shared_cache, tmp_path):
 
 def test_floor_renders_are_new_realisations_of_the_prompts():
     from bench.anchors import floor_render_seed
-    from bench.sfx.dataset import make_items
+    from common.sfx.dataset import make_items
 
     seeds = [it.seed for it in make_items("test", 64, seed=0)]
     floor = {floor_render_seed(s, g) for s in seeds[:16] for g in range(4)}

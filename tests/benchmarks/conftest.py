@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.sources import Item
+from common.sources import Item
 
 CLIP_S, CLIP_RATE = 5.0, 44100
 

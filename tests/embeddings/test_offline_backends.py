@@ -67,7 +67,7 @@ def test_yamnet_without_model_says_how_to_get_it(monkeypatch, tmp_path):
 def test_yamnet_labels_a_real_clip(shared):
     import soundfile as sf
 
-    from bench.audio_io import resample
+    from common.audio_io import resample
 
     if not YamnetBackend.availability()[0]:
         pytest.skip(YamnetBackend.availability()[1])

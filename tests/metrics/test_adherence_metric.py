@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.sfx.dataset import make_items, render_item
+from common.sfx.dataset import make_items, render_item
 from metrics import get_metric
 from metrics.base import Features, MetricInputError
 

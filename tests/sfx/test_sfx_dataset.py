@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.sfx import (
+from common.sfx import (
     ATTRIBUTE_VALUES,
     SfxAttributes,
     adherence,
@@ -27,11 +27,11 @@ from bench.sfx import (
     render_item,
     write_manifest,
 )
-from bench.sfx.analysis import features
-from bench.sfx.attributes import all_combinations, sample_attributes
-from bench.sfx.captions import PHRASES
-from bench.sfx.dataset import is_heldout
-from bench.sources import load_source
+from common.sfx.analysis import features
+from common.sfx.attributes import all_combinations, sample_attributes
+from common.sfx.captions import PHRASES
+from common.sfx.dataset import is_heldout
+from common.sources import load_source
 
 SR = 16000
 N_CLEAN = 320

@@ -28,8 +28,8 @@ def test_train_cli_unknown_preset_is_an_error(capsys):
 
 def test_adherence_rows_and_table(micro_components):
     from bench.cli_adherence import markdown, measure, reference_rows
-    from bench.sfx.analysis import chance_level
-    from bench.sfx.dataset import make_items
+    from common.sfx.analysis import chance_level
+    from common.sfx.dataset import make_items
     from systems.teacher import TeacherSystem
 
     system = TeacherSystem.from_components(micro_components)

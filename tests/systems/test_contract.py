@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.registry import UnknownNameError
+from common.registry import UnknownNameError
 from systems import SYSTEMS, get_system
 from systems.api import GenRequest, SystemInputError, TextToAudio
 from systems.noise import initial_noise

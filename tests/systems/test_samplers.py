@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.registry import UnknownNameError
+from common.registry import UnknownNameError
 from systems.samplers import SAMPLERS, get_sampler, sampler_names
 from systems.samplers.base import Sampler
 from systems.samplers.grids import karras, log_snr, make_grid, rf_time_to_sigma, sigma_to_rf_time

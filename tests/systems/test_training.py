@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from bench.paths import REPO_ROOT
+from common.paths import REPO_ROOT
 from systems.training import (
     EMA,
     Budget,

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bench.sfx.attributes import ATTRIBUTE_VALUES, SfxAttributes
+from common.sfx.attributes import ATTRIBUTE_VALUES, SfxAttributes
 
 PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     "event": {

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.audio_io import AUDIO_EXTENSIONS, AudioInputError, file_state
+from common.audio_io import AUDIO_EXTENSIONS, AudioInputError, file_state
 
 CAPTION_COLUMNS = ("caption", "prompt", "text")
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from bench.sfx.attributes import ATTRIBUTES, SfxAttributes, all_combinations, sample_attributes
-from bench.sfx.captions import caption
-from bench.sfx.synth import render
+from common.sfx.attributes import ATTRIBUTES, SfxAttributes, all_combinations, sample_attributes
+from common.sfx.captions import caption
+from common.sfx.synth import render
 
 SPLITS = ("train", "test", "heldout")
 HELDOUT_FRACTION = 0.1
@@ -91,7 +91,7 @@ def write_manifest(out_dir: str | Path, items: list[SfxItem], sample_rate: int =
     """Render ``items`` to ``out_dir/audio/<id>.<ext>`` and write ``out_dir/manifest.csv``.
 
     Columns: id, path (relative to the manifest), caption, one per attribute (direction empty
-    for non-chirps), seed -- readable by ``bench.sources.load_source``.
+    for non-chirps), seed -- readable by ``common.sources.load_source``.
     """
     if audio_format not in AUDIO_FORMATS:
         raise ValueError(f"audio_format={audio_format!r} is not one of {tuple(AUDIO_FORMATS)}")

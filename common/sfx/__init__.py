@@ -5,11 +5,11 @@ Modules: ``attributes`` (the attribute space and its physical definitions), ``sy
 (rendering), ``captions`` (templates and parser), ``dataset`` (items, splits, manifests),
 ``analysis`` (attribute estimation and adherence scoring).
 """
-from bench.sfx.analysis import AdherenceResult, adherence, adherence_batch, analyse, chance_level
-from bench.sfx.attributes import ATTRIBUTE_VALUES, SfxAttributes
-from bench.sfx.captions import caption, parse_caption
-from bench.sfx.dataset import SfxItem, make_items, render_item, write_manifest
-from bench.sfx.synth import render
+from common.sfx.analysis import AdherenceResult, adherence, adherence_batch, analyse, chance_level
+from common.sfx.attributes import ATTRIBUTE_VALUES, SfxAttributes
+from common.sfx.captions import caption, parse_caption
+from common.sfx.dataset import SfxItem, make_items, render_item, write_manifest
+from common.sfx.synth import render
 
 __all__ = [
     "ATTRIBUTE_VALUES", "AdherenceResult", "SfxAttributes", "SfxItem", "adherence", "adherence_batch",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.sfx.attributes import (
+from common.sfx.attributes import (
     LEVEL_DBFS,
     MIN_CLIP_S,
     ONSET_WINDOW_S,

@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.sparse import csr_array
 
-from bench.sfx.attributes import (
+from common.sfx.attributes import (
     ATTRIBUTE_VALUES,
     DURATION_SPLIT_S,
     LEVEL_SPLIT_DBFS,
