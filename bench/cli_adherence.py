@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--system", default="teacher")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--samplers", default="heun,euler", help="comma-separated sampler names")
-    p.add_argument("--steps", default="1,2,4,8,16,32", help="comma-separated step counts")
+    p.add_argument("--steps", default=None,
+                   help="comma-separated step counts (default: the system's default steps)")
     p.add_argument("--guidance", type=float, default=None, help="CFG scale (1 = none; default: preset's)")
     p.add_argument("--n", type=int, default=64, help="number of test prompts")
     p.add_argument("--split", default="test", choices=["test", "heldout", "train"])
@@ -50,14 +51,17 @@ def run(args: argparse.Namespace) -> int:
     from common.sfx.analysis import chance_level
     from common.sfx.dataset import make_items
     from systems import get_system
+    from systems.components.shared import load_components
 
     start = time.perf_counter()
-    system = get_system(args.system)(preset=args.preset).load(args.device)
+    cls = get_system(args.system)
+    components = load_components(args.preset, args.device)
+    system = cls.from_components(components)
     load_s = time.perf_counter() - start
     items = make_items(args.split, args.n, seed=0)
-    rows = reference_rows(items, system)
+    rows = reference_rows(items, components)
     for sampler in args.samplers.split(","):
-        for steps in parse_ints(args.steps):
+        for steps in parse_ints(args.steps) if args.steps else cls.info.default_steps:
             rows.append(measure(system, items, sampler.strip(), steps, args.guidance, args.batch_size))
             print(format_row(rows[-1]), flush=True)
     result = {"system": args.system, "config": system.config(), "split": args.split, "n": len(items),
@@ -68,16 +72,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def reference_rows(items, system) -> list[dict]:
+def reference_rows(items, components) -> list[dict]:
     """Ceilings: the real rendered clips, and the same clips through autoencoder + Griffin-Lim."""
     import torch
 
     from common.sfx.analysis import adherence_batch
     from common.sfx.dataset import render_item
 
-    sr, ae = system.sample_rate, system.components.ae
-    attrs = [it.attrs for it in items]
-    wavs = np.stack([render_item(it, sr, system.components.preset.clip_duration_s) for it in items])
+    ae = components.ae
+    sr, attrs = ae.sample_rate, [it.attrs for it in items]
+    wavs = np.stack([render_item(it, sr, components.preset.clip_duration_s) for it in items])
     real = summarise("real clips", None, None, adherence_batch(list(wavs), sr, attrs))
     x = torch.from_numpy(wavs.astype(np.float32))
     recon = torch.cat([ae.decode(ae.encode(x[i: i + 16])) for i in range(0, len(x), 16)])

@@ -70,11 +70,12 @@ def system_rows() -> list[SystemRow]:
     for name, target in table.items():
         source = "built-in" if name in SYSTEMS else "entry point"
         try:
-            info = resolve(table, name, "system").info
+            cls = resolve(table, name, "system")
+            kind, paper = cls.kind, cls.info.paper
         except Exception as exc:  # a broken plugin must not hide the others
             rows.append(SystemRow(name, source, "?", False, listing.import_failure(target, exc)))
             continue
-        rows.append(SystemRow(name, source, info.kind, True, info.paper))
+        rows.append(SystemRow(name, source, kind, True, paper))
     return rows
 
 

@@ -12,8 +12,9 @@ Layout of a run folder (never overwritten; ``resume=True`` continues an interrup
 
 Resume: a row with ``row.json`` is finished and loaded as is; inside an unfinished row, clips
 already on disk are not generated again. Generations are also cached across runs by a content
-key (system config, sampler, steps, guidance, duration, prompt, seed), and the evaluation
-engine caches embeddings, so an unchanged re-run costs little.
+key (the system's ``cache_config()``: its registered name and config; sampler, steps, guidance,
+duration, prompt, seed), and the evaluation engine caches embeddings, so an unchanged re-run
+costs little.
 """
 from __future__ import annotations
 
@@ -327,10 +328,10 @@ def _nfe_of(system, sampler, steps, guidance, duration_s, item) -> int:
 
 
 def generation_key(system, request, item: GenItem) -> str:
-    """Content key of one clip: every setting that changes it."""
-    return content_key({"system": system.config(), "sampler": request.sampler, "steps": request.steps,
-                 "guidance": request.guidance, "duration_s": request.duration_s, "prompt": item.prompt,
-                 "seed": item.seed, "format": "flac24-v1"})
+    """Content key of one clip: every setting that changes it, the system's registered name included."""
+    return content_key({"system": system.cache_config(), "sampler": request.sampler, "steps": request.steps,
+                        "guidance": request.guidance, "duration_s": request.duration_s, "prompt": item.prompt,
+                        "seed": item.seed, "format": "flac24-v1"})
 
 
 def write_audio_atomic(path: Path, wav: np.ndarray, sample_rate: int) -> None:

@@ -17,16 +17,15 @@ from systems.api import GenRequest, GenResult, SystemInfo, TextToAudio, check_op
 from systems.components.edm import pad_tokens
 from systems.components.shared import load_components
 from systems.noise import item_generators
-from systems.samplers import get_sampler
+from systems.samplers import SAMPLERS, get_sampler
 from systems.samplers.grids import make_grid
 from systems.samplers.guidance import NFECounter, classifier_free
 
 
 class TeacherSystem(TextToAudio):
     info = SystemInfo(
-        name="teacher", kind="generator",
-        paper="EDM (Karras et al. 2022) DiT teacher; naive step reduction baseline",
-        default_steps=(1, 2, 4, 8, 16, 32), native_sampler="heun",
+        name="teacher", paper="EDM (Karras et al. 2022) DiT teacher; naive step reduction baseline",
+        samplers=tuple(SAMPLERS), default_steps=(1, 2, 4, 8, 16, 32), test_steps=2,
     )
 
     def __init__(self, preset: Any = "tiny", sampler: str | None = None, guidance: float | None = None,
@@ -73,7 +72,7 @@ class TeacherSystem(TextToAudio):
 
     def config(self) -> dict[str, Any]:
         self._require_loaded()
-        return {"system": "teacher", "sampler": self.sampler, "guidance": self.guidance, "grid": self.grid,
+        return {**super().config(), "sampler": self.sampler, "guidance": self.guidance, "grid": self.grid,
                 **self.components.config()}
 
     def _require_loaded(self) -> None:
@@ -82,9 +81,9 @@ class TeacherSystem(TextToAudio):
 
     def generate(self, request: GenRequest) -> GenResult:
         self._require_loaded()
-        sampler = get_sampler(request.sampler or self.sampler)
+        sampler = get_sampler(self.sampler_of(request))
         check_options(request.options, sampler.options, f"sampler {sampler.name!r}")
-        guidance = self.guidance if request.guidance is None else request.guidance
+        guidance = self.guidance_of(request)
         timings: dict[str, float] = {}
         with _timer(timings, "encode_text_s"):
             cond, null = self._conditions(request.prompts)

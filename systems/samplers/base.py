@@ -18,6 +18,8 @@ from typing import Any, Callable, Sequence, Union
 import torch
 from torch import Tensor
 
+from systems.api import check_steps
+
 #: ``denoise(x [B, ...], sigma [B]) -> estimate of x0``, same shape as ``x``
 Denoiser = Callable[[Tensor, Tensor], Tensor]
 
@@ -75,13 +77,6 @@ def gaussian_noise(x: Tensor, generator: Generators | None, sampler: str) -> Ten
         raise ValueError(f"{len(generator)} generators for a batch of {x.shape[0]}: give one per item")
     rows = [torch.randn(tuple(x.shape[1:]), generator=g, dtype=x.dtype, device=g.device) for g in generator]
     return torch.stack(rows).to(x.device)
-
-
-def check_steps(steps: Any) -> int:
-    """``steps`` (number of intervals N) as an int >= 1, or a ValueError saying so."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1 (the number of sampler intervals), got {steps!r}")
-    return steps
 
 
 def validate_grid(sigmas: Any) -> None:

@@ -9,15 +9,14 @@ of stable-audio-tools (``x_t = (1 − t)·x0 + t·ε``, t = 1 is noise) to the E
 """
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from common.registry import UnknownNameError
-from systems.samplers.base import check_steps
+from common.registry import unknown_name
+from systems.api import check_steps
 
 
 def _check_range(sigma_min: float, sigma_max: float) -> None:
@@ -67,9 +66,7 @@ GRIDS: dict[str, Callable[..., Tensor]] = {"karras": karras, "log_snr": log_snr}
 def make_grid(name: str, steps: int, **kw) -> Tensor:
     """The grid ``GRIDS[name](steps, **kw)``; unknown names raise ``UnknownNameError`` with hints."""
     if name not in GRIDS:
-        close = difflib.get_close_matches(str(name), list(GRIDS), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise UnknownNameError(f"unknown grid {name!r}.{hint} Known grids: {', '.join(sorted(GRIDS))}.")
+        raise unknown_name(name, GRIDS, "grid")
     return GRIDS[name](steps, **kw)
 
 

@@ -17,12 +17,12 @@ unguided one 1; so Heun with N steps costs 2N − 1 evaluations, or 2(2N − 1) 
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
 
+from systems.api import check_guidance
 from systems.samplers.base import Denoiser
 
 #: ``model(x [B, ...], sigma [B], cond) -> D`` with ``cond`` a dict of batch-first tensors
@@ -51,15 +51,6 @@ class NFECounter:
 
     def __repr__(self) -> str:
         return f"NFECounter(count={self.count})"
-
-
-def _check_guidance(guidance: float) -> float:
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not math.isfinite(guidance):
-        raise ValueError(f"guidance must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
-    if guidance < 0:
-        raise ValueError(f"guidance must be >= 0 (1 = no guidance, 0 = unconditional, > 1 = stronger "
-                         f"prompt adherence), got {guidance}")
-    return float(guidance)
 
 
 def can_batch(cond: Mapping[str, Tensor], null_cond: Mapping[str, Tensor], batch: int) -> bool:
@@ -91,7 +82,7 @@ def classifier_free(model: CondModel, cond: Mapping[str, Tensor], null_cond: Map
 
     ``counter`` (optional) gets 2 per guided evaluation and 1 per unguided one (per sample).
     """
-    w = _check_guidance(guidance)
+    w = check_guidance(guidance)
     record = counter.add if counter is not None else (lambda evaluations: None)
 
     def denoise(x: Tensor, sigma: Tensor) -> Tensor:

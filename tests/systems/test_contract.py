@@ -86,7 +86,7 @@ def test_prompt_changes_the_audio(system):
 
 def test_is_a_text_to_audio_system(system):
     assert isinstance(system, TextToAudio)
-    assert system.default_steps() and all(s >= 1 for s in system.default_steps())
+    assert system.info.default_steps and all(s >= 1 for s in system.info.default_steps)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -319,7 +319,7 @@ def test_cfg_doubles_the_nfe_and_guidance_one_skips_the_null_branch():
 
 def test_negative_guidance_is_refused_with_the_convention():
     cond, null = conds(1, 4)
-    with pytest.raises(ValueError, match=r"guidance must be >= 0 \(1 = no guidance"):
+    with pytest.raises(ValueError, match=r"guidance must be a finite number >= 0 \(1 = no guidance"):
         classifier_free(toy_model([]), cond, null, -0.5)
 
 
