@@ -1,101 +1,212 @@
-"""Contract tests run over every registered system (built from the micro shared components)."""
+"""Contract tests over every registered system of each kind, built from the micro shared components.
+
+The systems are read from the registry at collection time (``SYSTEMS`` plus the entry points of
+installed packages), sorted into generators (accelerators included), accelerators and codecs,
+and each runs the checks of its kind (``contract.py``) at the settings it declares. A kind with
+no registered system yet shows as skipped; the test doubles of ``fakes.py``, registered through a
+fake entry point, show that every kind's checks run, and that they catch broken systems.
+"""
 from __future__ import annotations
+
+from importlib.metadata import EntryPoint
 
 import numpy as np
 import pytest
 import torch
 
+import systems
+from bench.runner import GenItem, generation_key
 from common.registry import UnknownNameError
-from systems import SYSTEMS, get_system
-from systems.api import GenRequest, SystemInputError, TextToAudio
-from systems.noise import initial_noise
+from systems import ENTRY_POINT_GROUP, get_system, system_table
+from systems.api import (
+    Accelerator,
+    Codec,
+    GenRequest,
+    System,
+    SystemInfo,
+    SystemInputError,
+    TextToAudio,
+    check_guidance,
+    check_steps,
+)
+from systems.samplers.grids import make_grid
+from systems.samplers.guidance import classifier_free
+from tests.systems import contract, fakes
 
-PROMPTS = ("a loud high-pitched tone starting early", "quiet low rumble of an engine, repeating slowly",
-           "a short noise burst")
-
-
-@pytest.fixture(scope="module", params=sorted(SYSTEMS))
-def system(request, micro_components):
-    cls = get_system(request.param)
-    assert cls.info.name == request.param
-    return cls.from_components(micro_components)
-
-
-def generate(system, prompts=PROMPTS, seeds=(0, 1, 2), steps=2, **kw):
-    return system.generate(GenRequest(prompts=prompts, seeds=seeds, steps=steps, **kw))
-
-
-def test_output_shape_rate_range_and_dtype(system, micro_components):
-    result = generate(system, duration_s=1.0)
-    assert result.sample_rate == system.sample_rate == micro_components.preset.mel.sample_rate
-    assert result.audio.shape == (3, system.sample_rate)
-    assert result.audio.dtype == np.float32
-    assert np.isfinite(result.audio).all() and np.abs(result.audio).max() <= 1.0
-    assert result.nfe >= 1
+GENERATORS, ACCELERATORS, CODECS = (contract.registered(kind) for kind in (TextToAudio, Accelerator, Codec))
+FAKES = {cls.info.name: cls for cls in (fakes.OneStep, fakes.ToyAccelerator, fakes.FrameCodec)}
 
 
-def test_default_duration_is_the_preset_clip(system, micro_components):
-    result = generate(system, prompts=PROMPTS[:1], seeds=(0,))
-    assert result.audio.shape[1] == round(micro_components.preset.clip_duration_s * system.sample_rate)
+def check_id(check) -> str:
+    return check.__name__
 
 
-def test_same_seed_same_audio_other_seed_other_audio(system):
-    a, b = generate(system).audio, generate(system).audio
-    np.testing.assert_array_equal(a, b)
-    c = generate(system, seeds=(5, 6, 7)).audio
-    assert not np.allclose(a, c)
+def or_skip(names: list[str], kind: str) -> list:
+    """``names``, or one skipped case saying that no system of ``kind`` is registered yet."""
+    return names or [pytest.param(None, marks=pytest.mark.skip(reason=f"no {kind} is registered yet"))]
 
 
-def test_outputs_do_not_depend_on_batch_size(system):
-    together = generate(system).audio
-    alone = np.concatenate([generate(system, prompts=(p,), seeds=(s,)).audio
-                            for p, s in zip(PROMPTS, (0, 1, 2))])
-    np.testing.assert_allclose(together, alone, atol=1e-4)
+@pytest.fixture(scope="module")
+def built(micro_components):
+    """``built(name)``: the registered system ``name`` from the micro components (one per module)."""
+    cache = {}
+
+    def build(name):
+        if name not in cache:
+            cache[name] = get_system(name).from_components(micro_components)
+        return cache[name]
+    return build
 
 
-def test_stochastic_sampler_is_batch_independent_too(system):
-    kw = {"sampler": "pingpong"}
-    together = generate(system, **kw).audio
-    alone = np.concatenate([generate(system, prompts=(p,), seeds=(s,), **kw).audio
-                            for p, s in zip(PROMPTS, (0, 1, 2))])
-    np.testing.assert_allclose(together, alone, atol=1e-4)
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    """Installs the test doubles as entry points of ``fastaudio_bench.systems``."""
+    points = [EntryPoint(name, f"{cls.__module__}:{cls.__name__}", ENTRY_POINT_GROUP)
+              for name, cls in FAKES.items()]
+    monkeypatch.setattr(systems, "entry_points", lambda group: [p for p in points if p.group == group])
 
 
-def test_generation_starts_from_the_shared_item_noise(system, monkeypatch):
-    seen = []
-    original = system.initial_noise
-    monkeypatch.setattr(system, "initial_noise", lambda req: seen.append(original(req)) or seen[-1])
-    request = GenRequest(prompts=PROMPTS, seeds=(0, 1, 2), steps=1)
-    system.generate(request)
-    expected = initial_noise(PROMPTS, (0, 1, 2), system.latent_shape(None))
-    assert len(seen) == 1 and torch.equal(seen[0], expected)
+def test_every_registered_system_is_of_one_kind_under_its_own_name():
+    for name in system_table():
+        cls = get_system(name)
+        assert issubclass(cls, (TextToAudio, Codec)), f"{name} is neither a TextToAudio nor a Codec"
+        assert cls.info.name == name
 
 
-def test_every_system_sees_the_same_noise(micro_components):
-    request = GenRequest(prompts=PROMPTS, seeds=(3, 4, 5), steps=1)
-    noises = [get_system(name).from_components(micro_components).initial_noise(request) for name in SYSTEMS]
-    for other in noises[1:]:
-        assert torch.equal(noises[0], other)
+@pytest.mark.parametrize("check", contract.GENERATOR_CHECKS, ids=check_id)
+@pytest.mark.parametrize("name", or_skip(GENERATORS, "generator"))
+def test_generator_contract(name, check, built, micro_components):
+    check(built(name), micro_components)
 
 
-def test_prompt_changes_the_audio(system):
-    a = generate(system, prompts=("a loud high-pitched tone starting early",), seeds=(0,), steps=2)
-    b = generate(system, prompts=("rain falling quietly",), seeds=(0,), steps=2)
-    assert not np.allclose(a.audio, b.audio)
+@pytest.mark.parametrize("check", contract.ACCELERATOR_CHECKS, ids=check_id)
+@pytest.mark.parametrize("name", or_skip(ACCELERATORS, "accelerator"))
+def test_accelerator_contract(name, check, micro_components):
+    check(get_system(name).from_components(micro_components), micro_components)  # fit changes it
 
 
-def test_is_a_text_to_audio_system(system):
-    assert isinstance(system, TextToAudio)
-    assert system.info.default_steps and all(s >= 1 for s in system.info.default_steps)
+@pytest.mark.parametrize("check", contract.CODEC_CHECKS, ids=check_id)
+@pytest.mark.parametrize("name", or_skip(CODECS, "codec"))
+def test_codec_contract(name, check, built, micro_components):
+    check(built(name), micro_components)
+
+
+def test_systems_with_one_latent_shape_start_from_the_same_noise(fake_entry_points, micro_components):
+    request = GenRequest(prompts=contract.PROMPTS, seeds=(3, 4, 5), steps=1)
+    by_shape, names = {}, contract.registered(TextToAudio)  # the test doubles share the teacher's shape
+    for name in names:
+        noise = get_system(name).from_components(micro_components).initial_noise(request)
+        assert torch.equal(by_shape.setdefault(tuple(noise.shape), noise), noise), name
+    assert len(by_shape) < len(names)
+
+
+# ---------------------------------------------------------------- entry points and test doubles
+
+
+def test_entry_point_systems_are_sorted_into_their_kinds(fake_entry_points):
+    assert contract.registered(TextToAudio) == sorted([*GENERATORS, "one-step", "toy-accelerator"])
+    assert contract.registered(Accelerator) == sorted([*ACCELERATORS, "toy-accelerator"])
+    assert contract.registered(Codec) == sorted([*CODECS, "toy-codec"])
+
+
+@pytest.mark.parametrize("name, check", [(name, check) for name, cls in FAKES.items()
+                                         for check in contract.kind_checks(cls)],
+                         ids=lambda v: v if isinstance(v, str) else check_id(v))
+def test_entry_point_systems_pass_the_checks_of_their_kind(fake_entry_points, name, check, micro_components):
+    cls = get_system(name)
+    assert cls is FAKES[name]
+    check(cls.from_components(micro_components), micro_components)
+
+
+@pytest.mark.parametrize("cls, check", [
+    (fakes.BrokenBatchCoupled, contract.outputs_do_not_depend_on_batch_size),
+    (fakes.BrokenGlobalNoise, contract.same_seed_same_audio_other_seed_other_audio),
+    (fakes.BrokenOwnNoise, contract.starts_from_the_shared_item_noise),
+    (fakes.BrokenDitheringCodec, contract.codec_is_deterministic),
+    (fakes.BrokenEmptyPayloadCodec, contract.payload_has_a_size_and_round_trips),
+], ids=lambda v: v.__name__)
+def test_the_checks_catch_a_system_that_breaks_their_rule(cls, check, micro_components):
+    with pytest.raises(AssertionError):
+        check(cls.from_components(micro_components), micro_components)
+
+
+# ---------------------------------------------------------------- names, settings and cache keys
+
+
+def test_the_name_is_in_every_cache_key_even_when_config_forgets_it(micro_components):
+    request = GenRequest(prompts=("a tone",), seeds=(0,), steps=1)
+    item = GenItem("p0000-g0", "a tone", 0, {})
+    one, twin, forgetful = (cls.from_components(micro_components)
+                            for cls in (fakes.OneStep, fakes.OneStepTwin, fakes.ForgetsItsName))
+    assert {k: v for k, v in one.config().items() if k != "system"} == \
+        {k: v for k, v in twin.config().items() if k != "system"}
+    assert forgetful.cache_config() == {"system": "forgets-its-name", "scale": 0.5}
+    keys = {generation_key(system, request, item) for system in (one, twin, forgetful)}
+    assert len(keys) == 3
+
+
+def test_a_config_naming_another_system_is_refused(micro_components):
+    with pytest.raises(ValueError, match="names system 'teacher', but the system is registered as"):
+        fakes.ClaimsAnotherName.from_components(micro_components).cache_config()
+
+
+def test_the_default_config_is_the_name(micro_components):
+    assert System.config(fakes.OneStep.from_components(micro_components)) == {"system": "one-step"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": ""}, "must be the registered name"),
+    ({"name": "x", "default_steps": (4, 2)}, "default_steps must be increasing"),
+    ({"name": "x", "default_steps": (0, 2)}, "steps must be an integer >= 1"),
+    ({"name": "x", "test_steps": 1.5}, "steps must be an integer >= 1"),
+])
+def test_bad_system_info_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SystemInfo(**kwargs)
+
+
+def test_test_steps_default_to_the_fewest_default_steps():
+    assert SystemInfo("x", default_steps=(2, 8)).test_steps == 2
+    assert SystemInfo("x").test_steps is None
+
+
+# ---------------------------------------------------------------- requests: one rule for steps and guidance
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, True, "4", None])
+def test_bad_steps_are_refused_alike_by_requests_and_samplers(steps):
+    errors = []
+    for refuse in (lambda: GenRequest(prompts=("a tone",), seeds=(0,), steps=steps),
+                   lambda: make_grid("karras", steps), lambda: check_steps(steps)):
+        with pytest.raises(SystemInputError) as caught:
+            refuse()
+        errors.append(str(caught.value))
+    assert len(set(errors)) == 1 and errors[0].startswith("steps must be an integer >= 1")
+
+
+@pytest.mark.parametrize("guidance", [-1.0, float("nan"), float("inf"), True, "3"])
+def test_bad_guidance_is_refused_alike_by_requests_and_cfg(guidance):
+    cond = {"tokens": torch.zeros(1, 2, 3)}
+    errors = []
+    for refuse in (lambda: GenRequest(prompts=("a tone",), seeds=(0,), steps=1, guidance=guidance),
+                   lambda: classifier_free(lambda x, s, c: x, cond, cond, guidance),
+                   lambda: check_guidance(guidance)):
+        with pytest.raises(SystemInputError) as caught:
+            refuse()
+        errors.append(str(caught.value))
+    assert len(set(errors)) == 1 and errors[0].startswith("guidance must be a finite number >= 0")
+
+
+def test_numpy_integers_are_steps_everywhere():
+    steps = np.int64(3)
+    assert GenRequest(prompts=("a tone",), seeds=(0,), steps=steps).steps == 3
+    assert len(make_grid("karras", steps)) == 4 and check_steps(steps) == 3
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"prompts": ("",), "seeds": (0,)}, "prompt 0 is empty"),
     ({"prompts": ("   ",), "seeds": (0,)}, "prompt 0 is empty"),
     ({"prompts": (), "seeds": ()}, "no prompts"),
-    ({"steps": 0}, "steps must be an integer >= 1"),
-    ({"steps": 2.5}, "steps must be an integer >= 1"),
-    ({"guidance": -1.0}, "guidance must be a finite number >= 0"),
     ({"prompts": ("a tone", "a hum"), "seeds": (0,)}, "give one seed per prompt"),
     ({"duration_s": 0.0}, "duration_s must be a positive"),
 ])
@@ -103,18 +214,6 @@ def test_bad_requests_are_clear_errors(kwargs, message):
     base = {"prompts": ("a tone",), "seeds": (0,), "steps": 2}
     with pytest.raises(SystemInputError, match=message):
         GenRequest(**{**base, **kwargs})
-
-
-def test_over_long_prompt_is_refused(system):
-    with pytest.raises(SystemInputError, match="prompt is too long"):
-        generate(system, prompts=("a very long prompt " * 40,), seeds=(0,))
-
-
-def test_unknown_sampler_and_option_are_clear_errors(system):
-    with pytest.raises(UnknownNameError, match="unknown sampler 'eular'.*Did you mean 'euler'"):
-        generate(system, sampler="eular")
-    with pytest.raises(SystemInputError, match="does not understand option"):
-        generate(system, options={"gamma": 0.5})
 
 
 def test_unknown_system_is_a_helpful_error():
