@@ -160,7 +160,8 @@ def validate_baseline(baseline: object, source: str = "<baseline>") -> dict:
     for metric, tol in tolerances.items():
         _check_tolerance(tol, source, f"tolerances[{metric!r}]")
     alpha = baseline.get("family_alpha", FAMILY_ALPHA)
-    _require(_is_number(alpha) and 0 < alpha < 1, source, "family_alpha", f"must lie in (0, 1), got {alpha!r}")
+    _require(_is_number(alpha) and 0 < alpha < 1, source, "family_alpha",
+             f"must lie in (0, 1), got {alpha!r}")
     return {**baseline, "default_tolerance": default, "tolerances": tolerances}
 
 
@@ -272,7 +273,10 @@ def gated_count(baseline: dict) -> int:
 def run_value(row: dict, metric: str) -> tuple[float | None, str, str]:
     """(value, status, note) of ``metric`` in a run row; status is ``ok``/``missing``/other."""
     if metric.startswith(SPEED_PREFIX):
-        value = row.get("speed", {}).get(metric[len(SPEED_PREFIX):])
+        field = metric[len(SPEED_PREFIX):]
+        value = row.get("speed", {}).get(field)
+        if value is None and field == "nfe":  # NFE is a property of the row, measured or not
+            value = row.get("nfe")
         return (value, "ok", "") if _is_number(value) else (None, "missing", "no such speed field")
     entry = row.get("metrics", {}).get(metric)
     if not isinstance(entry, dict):

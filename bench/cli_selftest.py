@@ -19,13 +19,15 @@ def add_parser(sub) -> None:
     p.add_argument("--baseline", required=True, metavar="FILE", help="the committed baseline")
     p.add_argument("--out", required=True, metavar="DIR", help="new folder for the planted runs")
     p.add_argument("--plants", default=None, help="comma-separated plants (default: all)")
+    p.add_argument("--perturb-scale", type=float, default=None,
+                   help="teacher-perturbed: noise as a fraction of each weight tensor's std (default 0.3)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from bench.check import BaselineError, load_baseline
-    from bench.gate_selftest import PLANTS, run_plant
+    from bench.gate_selftest import PERTURB_SCALE, PLANTS, run_plant
     from bench.protocols import get_protocol
 
     plants = [p.strip() for p in (args.plants or ",".join(PLANTS)).split(",") if p.strip()]
@@ -38,10 +40,13 @@ def run(args: argparse.Namespace) -> int:
         if out.exists():
             raise BaselineError(f"{out} exists; choose a new --out (runs are never overwritten)")
         protocol = get_protocol(baseline["protocol"]["name"])
+        scale = PERTURB_SCALE if args.perturb_scale is None else args.perturb_scale
+        if not 0 < scale < 10:
+            raise BaselineError(f"--perturb-scale must lie in (0, 10), got {scale}")
     except (BaselineError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    findings = [run_plant(name, protocol, baseline, out / name, not args.quiet) for name in plants]
+    findings = [run_plant(name, protocol, baseline, out / name, not args.quiet, scale) for name in plants]
     out.mkdir(parents=True, exist_ok=True)
     (out / "selftest.json").write_text(json.dumps(findings, indent=2))
     for f in findings:

@@ -3,7 +3,9 @@
 Each *plant* is a deliberate defect injected into an otherwise unchanged run of the protocol:
 
 - ``teacher-perturbed``: every teacher weight gets seeded Gaussian noise of ``scale`` × that
-  tensor's standard deviation (a damaged or wrongly converted checkpoint);
+  tensor's standard deviation (a damaged or wrongly converted checkpoint). Default 0.3: at 0.05
+  the tiny teacher's outputs did not measurably change (adherence within ±0.03 of the baseline
+  on every row), so no gate should fail it;
 - ``steps-halved``: the teacher silently samples with half the requested steps (a sampler bug
   that still reports success).
 
@@ -18,7 +20,7 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-PERTURB_SCALE = 0.05
+PERTURB_SCALE = 0.3
 
 
 @contextlib.contextmanager
@@ -64,15 +66,18 @@ def steps_halved():
 PLANTS = {"teacher-perturbed": teacher_perturbed, "steps-halved": steps_halved}
 
 
-def run_plant(name: str, protocol, baseline: dict, out: Path, progress: bool = False) -> dict:
+def run_plant(name: str, protocol, baseline: dict, out: Path, progress: bool = False,
+              scale: float = PERTURB_SCALE) -> dict:
     """Run ``protocol`` with plant ``name`` active and gate it; returns the gate's findings."""
     from bench.check import compare, exit_code, summary
     from bench.runner import run_protocol
 
-    with PLANTS[name]():
+    plant = PLANTS[name](scale) if name == "teacher-perturbed" else PLANTS[name]()
+    with plant:
         results = run_protocol(protocol, out, progress=progress, speed=False)
     comparisons = compare(results, baseline)
     caught = [f"{c.row_id} {c.metric}: {c.baseline:.4g} -> {c.value:.4g}"
               for c in comparisons if c.verdict == "regressed"]
-    return {"plant": name, "gate_failed": exit_code(comparisons) == 1, "summary": summary(comparisons),
+    return {"plant": name, "scale": scale if name == "teacher-perturbed" else None,
+            "gate_failed": exit_code(comparisons) == 1, "summary": summary(comparisons),
             "regressed": caught, "run": str(out)}

@@ -145,6 +145,7 @@ def test_missing_and_unavailable_are_failures():
 def test_missing_row_and_speed_field_are_failures():
     run = make_run()
     del run["rows"][0]["speed"]["nfe"]
+    del run["rows"][0]["nfe"]  # neither measured nor recorded with the row
     assert verdicts(compare(run, BASELINE))["speed.nfe"] == "missing"
     run["rows"] = run["rows"][1:]
     comps = compare(run, BASELINE)
@@ -323,3 +324,11 @@ def test_cli_bad_tolerance_is_input_error(run_dir, tmp_path, capsys):
     target = tmp_path / "b.json"
     assert main(["check", str(run_dir), "--write-baseline", str(target), "--tolerance", "fd=pct:3"]) == 2
     assert "--tolerance" in capsys.readouterr().err and not target.exists()
+
+
+def test_nfe_is_read_from_the_row_when_speed_was_not_measured():
+    run = make_run()
+    run["rows"][0]["speed"] = {"skipped": True}  # bench run --no-speed
+    assert verdicts(compare(run, BASELINE))["speed.nfe"] == "ok"
+    run["rows"][0]["nfe"] = 62
+    assert verdicts(compare(run, BASELINE))["speed.nfe"] == "regressed"
