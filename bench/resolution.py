@@ -53,10 +53,10 @@ def verdict(fewest: dict, most: dict) -> dict:
     ci = difference_interval(fewest, most)
     if ci is not None:
         separated = ci[0] > 0 or ci[1] < 0
-        rule = "paired-bootstrap CI of the difference excludes 0"
+        rule = "rule: the paired-bootstrap 95 % CI of the difference must exclude 0"
     else:
         separated = None not in h and abs(diff) > h[0] + h[1]
-        rule = "CIs do not overlap (no replicates for a paired test)"
+        rule = "rule: the two CIs must not overlap (no replicates for a paired test)"
     better = diff > 0 if most["higher_is_better"] else diff < 0
     name = (RESOLVES if better else REVERSED) if separated else UNRESOLVED
     sep = abs(diff) / (h[0] + h[1]) if None not in h and h[0] + h[1] > 0 else None

@@ -57,7 +57,7 @@ def test_a_separated_difference_against_the_steps_direction_is_reported_as_such(
 def test_without_replicates_the_rule_is_non_overlapping_cis():
     assert verdict(metric(10.0, half=1.0), metric(7.9, half=1.0))["verdict"] == RESOLVES
     v = verdict(metric(10.0, half=1.0), metric(8.1, half=1.0))
-    assert v["verdict"] == UNRESOLVED and "overlap" in v["rule"]
+    assert v["verdict"] == UNRESOLVED and "overlap" in v["rule"] and v["reason"].startswith("not separated")
 
 
 def test_spearman_closed_forms():
