@@ -37,6 +37,7 @@ from bench.keys import content_key, write_json
 from common.audio_io import resample, to_mono
 from common.paths import cache_root
 from common.sources import load_source
+from metrics.embeddings.base import file_sha256
 
 ANCHOR_VERSION = 1  # bump when how anchor clips are made changes
 FLOOR_SEED_SALT = 7919  # mixes into the floor's render seeds: no reference item uses them
@@ -183,7 +184,7 @@ def build_anchors(protocol, items, ref_manifest: Path, run_dir: Path, components
 
 def run_anchors(ctx, components) -> list[dict]:
     """The floor and ceiling rows of a run (``ctx``: the runner's RunContext). Their metrics are
-    cached like a row's: the clips are deterministic given the protocol and the autoencoder."""
+    cached like a row's, keyed by the content hash of every anchor clip."""
     t0 = time.perf_counter()
     rows = []
     for anchor in build_anchors(ctx.protocol, ctx.items, ctx.refs["raw"], ctx.out, components):
@@ -192,8 +193,7 @@ def run_anchors(ctx, components) -> list[dict]:
         if done.exists():
             rows.append(json.loads(done.read_text()))
             continue
-        keys = [content_key({"anchor": anchor.role, "construction": anchor.construction,
-                             "ae": components.hashes["autoencoder"], "protocol": ctx.protocol.hash()})]
+        keys = [anchor.role, *clip_hashes(anchor.gen_manifest)]  # the clips' content, not their settings
         refs = {**ctx.refs, "raw": anchor.ref_manifest}
         metrics = row_metrics.cached_metrics(
             row_metrics.row_key(ctx.protocol, keys, refs, ctx.fingerprint) if ctx.cache else None,
@@ -205,10 +205,13 @@ def run_anchors(ctx, components) -> list[dict]:
     return rows
 
 
+def clip_hashes(manifest: Path) -> list[str]:
+    """``id:sha256`` of every clip of a manifest: anchor metrics are cached by what was scored."""
+    return [f"{it.id}:{file_sha256(it.path)}" for it in load_source(manifest).items]
+
+
 def anchor_row(anchor, metrics: dict, out: Path) -> dict:
     """An anchor in the row schema (role floor/ceiling; no sampler, steps, NFE or speed)."""
-    from common.sources import load_source
-
     audio = [{"item_id": it.id, "prompt": it.prompt, "path": _relative(it.path, out)}
              for it in load_source(anchor.gen_manifest).items]
     return {"row_id": f"anchor/{anchor.role}", "role": anchor.role, "system": anchor.system, "sampler": "-",
