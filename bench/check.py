@@ -48,11 +48,8 @@ DEFAULT_TOLERANCE = {"rel": 0.10, "abs": 0.0}
 ADHERENCE_TOLERANCE = {"abs": 0.05}
 SPEED_PREFIX = "speed."
 DEFAULT_SPEED_FIELDS = ("speed.nfe",)
-ALWAYS_GATED = ("adherence",)
 FAMILY_ALPHA = 0.05  # family-wise error rate of the whole gate (Bonferroni over its comparisons)
 CI_LEVEL = 0.95  # the level of the runs' bootstrap CIs, whose half-widths are combined
-GATED_RULE = ("metrics whose verdict in the baseline run's resolution table is 'resolves', plus "
-              "adherence and speed.nfe")
 # speed fields where more is better (RTF = seconds of audio per wall second); all others are costs
 SPEED_HIGHER_IS_BETTER = frozenset({"rtf"})
 _REL_EPS, _ABS_EPS = 1e-9, 1e-12
@@ -95,7 +92,7 @@ def _read_json(path: Path, what: str) -> object:
         raise BaselineError(f"{path}: cannot read {what} as JSON ({exc})") from None
 
 
-def _is_number(x: object) -> bool:
+def is_number(x: object) -> bool:
     """A finite int/float that is not a bool."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -111,7 +108,7 @@ def _check_tolerance(tol: object, source: str, key: str) -> None:
     _require(isinstance(tol, dict), source, key, "must be an object like {\"rel\": 0.1, \"abs\": 0.0}")
     for k, v in tol.items():
         _require(k in ("rel", "abs"), source, f"{key}.{k}", "is not a tolerance key (use 'rel' or 'abs')")
-        _require(_is_number(v) and v >= 0, source, f"{key}.{k}", f"must be a number >= 0, got {v!r}")
+        _require(is_number(v) and v >= 0, source, f"{key}.{k}", f"must be a number >= 0, got {v!r}")
 
 
 def _check_protocol(protocol: object, source: str) -> None:
@@ -127,10 +124,10 @@ def _check_protocol(protocol: object, source: str) -> None:
 def _check_entry(entry: object, source: str, key: str) -> None:
     """A baseline entry is ``{"value": finite number, "higher_is_better": bool[, ci_low, ci_high]}``."""
     _require(isinstance(entry, dict), source, key, "must be an object with value and higher_is_better")
-    _require(_is_number(entry.get("value")), source, f"{key}.value",
+    _require(is_number(entry.get("value")), source, f"{key}.value",
              f"must be a finite number, got {entry.get('value')!r}")
     for bound in ("ci_low", "ci_high"):
-        _require(entry.get(bound) is None or _is_number(entry[bound]), source, f"{key}.{bound}",
+        _require(entry.get(bound) is None or is_number(entry[bound]), source, f"{key}.{bound}",
                  f"must be a finite number or absent, got {entry.get(bound)!r}")
     _require(isinstance(entry.get("higher_is_better"), bool), source, f"{key}.higher_is_better",
              f"must be true or false, got {entry.get('higher_is_better')!r}")
@@ -160,7 +157,7 @@ def validate_baseline(baseline: object, source: str = "<baseline>") -> dict:
     for metric, tol in tolerances.items():
         _check_tolerance(tol, source, f"tolerances[{metric!r}]")
     alpha = baseline.get("family_alpha", FAMILY_ALPHA)
-    _require(_is_number(alpha) and 0 < alpha < 1, source, "family_alpha",
+    _require(is_number(alpha) and 0 < alpha < 1, source, "family_alpha",
              f"must lie in (0, 1), got {alpha!r}")
     return {**baseline, "default_tolerance": default, "tolerances": tolerances}
 
@@ -246,7 +243,7 @@ def judge(reference: float, value: float, slack: float, higher_is_better: bool,
 def half_width(entry: dict) -> float:
     """Half the width of an entry's CI; 0 when it has none."""
     lo, hi = entry.get("ci_low"), entry.get("ci_high")
-    return (hi - lo) / 2 if _is_number(lo) and _is_number(hi) else 0.0
+    return (hi - lo) / 2 if is_number(lo) and is_number(hi) else 0.0
 
 
 def uncertainty_of(run_entry: dict, baseline_entry: dict, scale: float = 1.0) -> float:
@@ -277,7 +274,7 @@ def run_value(row: dict, metric: str) -> tuple[float | None, str, str]:
         value = row.get("speed", {}).get(field)
         if value is None and field == "nfe":  # NFE is a property of the row, measured or not
             value = row.get("nfe")
-        return (value, "ok", "") if _is_number(value) else (None, "missing", "no such speed field")
+        return (value, "ok", "") if is_number(value) else (None, "missing", "no such speed field")
     entry = row.get("metrics", {}).get(metric)
     if not isinstance(entry, dict):
         return None, "missing", "metric not in run"
@@ -285,7 +282,7 @@ def run_value(row: dict, metric: str) -> tuple[float | None, str, str]:
     if status != "ok":
         return None, str(status), str(entry.get("reason") or entry.get("error") or f"status {status}")
     value = entry.get("value")
-    return (value, "ok", "") if _is_number(value) else (None, "unavailable", f"value {value!r}")
+    return (value, "ok", "") if is_number(value) else (None, "unavailable", f"value {value!r}")
 
 
 def compare_one(row_id: str, metric: str, entry: dict, row: dict | None, baseline: dict,
@@ -332,90 +329,6 @@ def compare(run_results: dict, baseline: dict) -> list[Comparison]:
 def exit_code(comparisons: list[Comparison]) -> int:
     """1 when any comparison fails the gate (regressed, missing, unavailable), else 0."""
     return 1 if any(c.failed for c in comparisons) else 0
-
-
-# ---------------------------------------------------------------- making a baseline
-
-
-def default_tolerances(metrics: list[str]) -> dict:
-    """Per-metric defaults: abs 0.05 for ``adherence*``, exact (abs 0) for ``speed.nfe``."""
-    out = {}
-    for metric in metrics:
-        if metric.startswith("adherence"):
-            out[metric] = dict(ADHERENCE_TOLERANCE)
-        elif metric == "speed.nfe":
-            out[metric] = {"abs": 0}
-    return out
-
-
-def _row_entries(row: dict, metrics: list[str]) -> dict:
-    """Baseline entries of one run row: the chosen names that are status-ok there."""
-    out = {}
-    for name in metrics:
-        value, status, _ = run_value(row, name)
-        if status == "ok":
-            entry = {"value": value, "higher_is_better": _direction(row, name)}
-            metric = row.get("metrics", {}).get(name, {})
-            entry.update({k: metric[k] for k in ("ci_low", "ci_high") if _is_number(metric.get(k))})
-            out[name] = entry
-    return out
-
-
-def gated_metrics(run_results: dict) -> list[str]:
-    """The default gate: metrics that resolve in this run, plus adherence and ``speed.nfe``."""
-    table = run_results.get("resolution") or {}
-    names = [n for n, v in table.items() if isinstance(v, dict) and v.get("verdict") == "resolves"]
-    present = {m for row in gate_rows(run_results) for m in row.get("metrics", {})}
-    return sorted(set(names) | (set(ALWAYS_GATED) & present)) + list(DEFAULT_SPEED_FIELDS)
-
-
-def _direction(row: dict, name: str) -> bool:
-    """higher_is_better of a run metric, or of a speed field (only RTF-like ones are ↑)."""
-    if name.startswith(SPEED_PREFIX):
-        return name[len(SPEED_PREFIX):] in SPEED_HIGHER_IS_BETTER
-    hib = row["metrics"][name].get("higher_is_better")
-    if not isinstance(hib, bool):
-        raise BaselineError(f"run: rows[{row['row_id']!r}].metrics[{name!r}].higher_is_better "
-                            f"must be true or false, got {hib!r}")
-    return hib
-
-
-def _run_git(run_results: dict) -> str | None:
-    """The run's git commit if it records one (``git`` or ``_run.git``, string or {commit})."""
-    meta = run_results.get("_run")
-    git = run_results.get("git", meta.get("git") if isinstance(meta, dict) else None)
-    return git.get("commit") if isinstance(git, dict) else git
-
-
-def make_baseline(run_results: dict, tolerances: dict | None = None, metrics: list[str] | None = None,
-                  *, source: str | None = None) -> dict:
-    """A baseline holding the run's status-ok values of ``metrics`` (default: ``gated_metrics``).
-
-    ``tolerances`` (metric -> {"rel"?, "abs"?}) override the per-metric defaults. ``source`` is
-    the run's path. Speed fields are kept only for rows that have them (anchors have none).
-    """
-    run_results = validate_run(run_results)
-    chosen = metrics if metrics is not None else gated_metrics(run_results)
-    rows = {row["row_id"]: _row_entries(row, chosen) for row in gate_rows(run_results)}
-    rows = {k: v for k, v in rows.items() if v}
-    kept = sorted({m for entries in rows.values() for m in entries})
-    absent = sorted(set(metrics or ()) - set(kept))
-    if absent or not rows:
-        raise BaselineError(f"run: nothing to baseline for {absent or 'any metric'}: "
-                            "no row has it with status ok")
-    tols = {**default_tolerances(kept), **(tolerances or {})}
-    rule = GATED_RULE if metrics is None else "chosen with --metrics"
-    baseline = {"protocol": _protocol_of(run_results), "created_from": {"git": _run_git(run_results),
-                                                                         "run": source},
-                "gated": {"rule": rule, "metrics": kept},
-                "default_tolerance": dict(DEFAULT_TOLERANCE), "tolerances": tols, "rows": rows}
-    return validate_baseline(baseline, "new baseline")
-
-
-def _protocol_of(run_results: dict) -> dict:
-    """The protocol identity (name, version and hash when the run has one)."""
-    protocol = run_results["protocol"]
-    return {k: protocol[k] for k in ("name", "version", "hash") if protocol.get(k) is not None}
 
 
 # ---------------------------------------------------------------- reporting

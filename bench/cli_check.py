@@ -96,7 +96,8 @@ def check(args: argparse.Namespace) -> int:
 
 def write_baseline(args: argparse.Namespace) -> int:
     """Write a baseline made from RUN to ``--write-baseline`` (refusing to overwrite)."""
-    from bench.check import load_run, make_baseline
+    from bench.baseline import make_baseline
+    from bench.check import load_run
 
     target = Path(args.write_baseline)
     if target.exists() and not args.force:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bench.__main__ import main
+from bench.baseline import make_baseline
 from bench.check import (
     BaselineError,
     compare,
@@ -15,7 +16,6 @@ from bench.check import (
     format_table,
     judge,
     load_baseline,
-    make_baseline,
     slack_for,
     summary,
 )
