@@ -21,7 +21,6 @@ references live in the cache, keyed by the reference set and the autoencoder's h
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from bench import row_metrics
-from bench.keys import content_key, write_json
+from bench.keys import content_key, write_audio_atomic, write_json, write_manifest
 from common.audio_io import resample, to_mono
 from common.paths import cache_root
 from common.sources import load_source
@@ -62,22 +61,10 @@ def floor_render_seed(prompt_seed: int, generation: int) -> int:
     return int(np.uint64(state[0]) >> np.uint64(1))
 
 
-def write_manifest(folder: Path, rows: list[dict[str, str]]) -> Path:
-    """``manifest.csv`` (id, path, caption, extra columns) for clips under ``folder``."""
-    columns = ["id", "path", "caption", *sorted({k for r in rows for k in r} - {"id", "path", "caption"})]
-    path = folder / "manifest.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def write_clip(folder: Path, item_id: str, wav: np.ndarray, sample_rate: int) -> str:
-    """One 24-bit FLAC clip under ``folder/audio``; returns its manifest path."""
+    """One clip under ``folder/audio``; returns its manifest path."""
     rel = f"audio/{item_id}.flac"
-    (folder / "audio").mkdir(parents=True, exist_ok=True)
-    sf.write(folder / rel, np.asarray(wav, np.float32), sample_rate, format="FLAC", subtype="PCM_24")
+    write_audio_atomic(folder / rel, wav, sample_rate)
     return rel
 
 

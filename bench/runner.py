@@ -18,7 +18,6 @@ costs little.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -27,13 +26,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import soundfile as sf
 from tqdm.auto import tqdm
 
 from bench import row_metrics
 from bench.anchors import run_anchors
-from bench.keys import content_key, write_json
+from bench.keys import content_key, write_audio_atomic, write_json, write_manifest
 from bench.protocols.base import Protocol, SystemEntry
 from bench.resolution import resolution
 from common.paths import cache_root, shared_dir
@@ -334,23 +331,10 @@ def generation_key(system, request, item: GenItem) -> str:
                         "seed": item.seed, "format": "flac24-v1"})
 
 
-def write_audio_atomic(path: Path, wav: np.ndarray, sample_rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    sf.write(tmp, np.asarray(wav, dtype=np.float32), sample_rate, format="FLAC", subtype="PCM_24")
-    os.replace(tmp, path)
-
-
 def write_row_manifest(row_dir: Path, items: list[GenItem]) -> Path:
-    columns = ["id", "path", "caption", *sorted({k for it in items for k in it.meta})]
-    path = row_dir / "manifest.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for it in items:
-            writer.writerow({"id": it.item_id, "path": f"audio/{it.item_id}.flac", "caption": it.prompt,
-                             **it.meta})
-    return path
+    """The row's manifest: each item's clip, caption and procedural attributes."""
+    return write_manifest(row_dir, [{"id": it.item_id, "path": f"audio/{it.item_id}.flac",
+                                     "caption": it.prompt, **it.meta} for it in items])
 
 
 def audio_index(out: Path, row_dir: Path, items: list[GenItem]) -> list[dict]:
