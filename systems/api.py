@@ -18,7 +18,8 @@ system; nothing else is read.
 - Generators (:class:`TextToAudio`): ``generate(GenRequest) -> GenResult``; ``sampler`` and
   ``guidance`` are what a request that names none gets (the runner records the guidance);
   ``quantized_int8()`` serves the ``edge-cpu`` speed profile (optional).
-- Accelerators add ``fit(data, budget, run_dir)``; codecs have ``encode``, ``decode`` and
+- Accelerators add ``fit(budget, settings=, store=, progress=)``, ``trained_from``,
+  ``train_defaults`` and ``training_record()``; codecs have ``encode``, ``decode`` and
   ``bitrate_kbps``.
 
 Conventions fixed here, once, for every system (:func:`check_steps` and :func:`check_guidance`
@@ -226,13 +227,39 @@ class TextToAudio(System):
 
 
 class Accelerator(TextToAudio):
-    """A generator trained from the shared components under a :class:`~systems.training.Budget`."""
+    """A generator trained from the shared components under a :class:`~systems.training.Budget`.
+
+    ``trained_from``: ``"teacher"`` (distilled or post-trained from the shared teacher checkpoint:
+    every such system gets the same accelerator budget) or ``"scratch"`` (trained from random
+    weights on the teacher's data: it gets the teacher's own budget). ``train_defaults``: the
+    training settings and their defaults (paper values, or the deviation, with the reason in the
+    system's docstring); a protocol entry's ``train`` dict overrides them by name.
+    """
 
     kind = "accelerator"
+    trained_from: ClassVar[str] = "teacher"
+    train_defaults: ClassVar[Mapping[str, Any]] = {}
 
     @abc.abstractmethod
-    def fit(self, data: Any, budget: Any, run_dir: Any) -> Any:
-        """Train under ``budget``; resumable from ``run_dir``; returns a TrainReport."""
+    def fit(self, budget: Any, *, settings: Mapping[str, Any] | None = None, store: Any = None,
+            progress: bool = True) -> Any:
+        """Train under ``budget`` (or reuse the run the component ``store`` holds for the same
+        teacher, budget, settings and code version; a killed run resumes), bind the trained
+        weights, and return the :class:`~systems.training.TrainReport`."""
+
+    def training_record(self) -> dict[str, Any]:
+        """What the leaderboard's training columns show (updates, examples, wall time, teacher NFE
+        online and offline, peak RAM, ...); empty before ``fit``."""
+        return {}
+
+    def train_settings(self, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``train_defaults`` overridden by ``settings``; an unknown name is a SystemInputError."""
+        settings = dict(settings or {})
+        unknown = sorted(set(settings) - set(self.train_defaults))
+        if unknown:
+            raise SystemInputError(f"{self.info.name} has no training setting(s) {unknown}; known: "
+                                   f"{sorted(self.train_defaults)}")
+        return {**self.train_defaults, **settings}
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,11 @@ def load_prompt_set(path: Path, column: str = "caption", limit: int | None = Non
                 seen.setdefault(text, None)
     prompts = list(seen)
     return prompts[:limit] if limit else prompts
+
+
+def training_captions(spec: dict, sample_rate: int, clip_duration_s: float) -> list[str]:
+    """The captions of the training clips of ``spec``, in order, without rendering procedural audio."""
+    if spec.get("source") == "sfx":
+        items = make_items(spec.get("split", "train"), int(spec["n_train"]), seed=int(spec.get("seed", 0)))
+        return [it.caption for it in items]
+    return load_clips(spec, sample_rate, clip_duration_s, progress=False).captions

@@ -100,7 +100,7 @@ def train_autoencoder(preset: Preset, clips, run_dir: Path, progress: bool = Tru
     task = AutoencoderTask(preset, clips.wav)
     t = preset.ae_train
     report = train(task, Budget(max_updates=t.updates), run_dir / "train", seed=t.seed, ema_decay=None,
-                   progress=progress, lr_schedule=_warmup_cosine(t.warmup, t.updates))
+                   progress=progress, lr_schedule=warmup_cosine(t.warmup, t.updates))
     fit_latent_stats(task.net, task.logmel)
     _finish(run_dir, "autoencoder", task.net, preset.ae_key(), report, start, len(clips))
 
@@ -112,7 +112,7 @@ def train_teacher(preset: Preset, ae: LatentAutoencoder, text, clips, run_dir: P
     task = TeacherTask(preset, ae, text, clips.wav, clips.captions)
     t = preset.teacher_train
     report = train(task, Budget(max_updates=t.updates), run_dir / "train", seed=t.seed, ema_decay=t.ema,
-                   progress=progress, lr_schedule=_warmup_cosine(t.warmup, t.updates))
+                   progress=progress, lr_schedule=warmup_cosine(t.warmup, t.updates))
     load_ema(task, run_dir / "train")
     _finish(run_dir, "teacher", task.denoiser, task.config, report, start, len(clips))
 
@@ -125,7 +125,7 @@ def _finish(run_dir: Path, kind: str, module, key: dict, report, start: float, n
     (run_dir / "report.json").write_text(json.dumps(summary, indent=2))
 
 
-def _warmup_cosine(warmup: int, total: int):
+def warmup_cosine(warmup: int, total: int):
     """LR multiplier: linear warm-up, then cosine decay to 10 % (a common DiT recipe)."""
     import math
 

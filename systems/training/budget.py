@@ -27,12 +27,15 @@ class Budget:
     max_wall_s: float | None = None
     max_teacher_nfe: int | None = None
     max_examples: int | None = None
+    # Not a limit: the batch size every update of the run uses (one budget = same updates at the
+    # same batch). None: the trainee's own batch size (the shared components' presets).
+    batch: int | None = None
 
     def __post_init__(self) -> None:
-        for name in _INT_LIMITS:
+        for name in (*_INT_LIMITS, "batch"):
             _check_int_limit(name, getattr(self, name))
         _check_wall_limit(self.max_wall_s)
-        if all(getattr(self, f.name) is None for f in fields(self)):
+        if all(getattr(self, f.name) is None for f in fields(self) if f.name != "batch"):
             raise ValueError("Budget needs at least one limit: pass max_updates, max_wall_s, "
                              "max_teacher_nfe or max_examples (e.g. Budget(max_updates=1500))")
 
@@ -42,7 +45,10 @@ class Budget:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Budget:
-        """Inverse of ``to_dict``; unknown keys are refused by the constructor."""
+        """Inverse of ``to_dict``; unknown keys are refused with the known ones named."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown Budget field(s) {unknown}; known: {[f.name for f in fields(cls)]}")
         return cls(**dict(data))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from common.sfx.dataset import make_items, render_item
 from common.sfx.synth import MIN_CLIP_S
 from systems import get_system, system_table
 from systems.api import Accelerator, Codec, GenRequest, SystemInputError, check_guidance
-from systems.data import sfx_clips
 from systems.noise import initial_noise
 from systems.samplers import get_sampler
 from systems.training import Budget, TrainReport
@@ -141,16 +139,46 @@ GENERATOR_CHECKS = [
 ]
 
 
-def fits_under_a_budget_then_generates(system, components) -> None:
-    sr, preset = system.sample_rate, components.preset
-    data = sfx_clips("train", 4, 0, sr, round(preset.clip_duration_s * sr), progress=False)
-    with tempfile.TemporaryDirectory() as run_dir:
-        report = system.fit(data, Budget(max_updates=1), run_dir)
-    assert isinstance(report, TrainReport) and 0 <= report.updates <= 1
+TEST_BUDGET = Budget(max_updates=2, batch=4, max_teacher_nfe=50_000)
+
+
+def test_settings(system) -> dict:
+    """The small training settings a system declares for tests (``test_settings``), if any."""
+    return dict(getattr(system, "test_settings", {}) or {})
+
+
+def fits_under_a_budget_then_generates(system, components, store) -> None:
+    assert system.trained_from in ("teacher", "scratch")
+    assert isinstance(dict(system.train_defaults), dict)
+    report = system.fit(TEST_BUDGET, settings=test_settings(system), store=store, progress=False)
+    assert isinstance(report, TrainReport) and report.updates == 2 and report.examples_seen == 8
+    record = system.training_record()
+    assert record["updates"] == 2 and record["batch"] == 4
     output_shape_rate_range_and_dtype(system, components)
 
 
-ACCELERATOR_CHECKS = [fits_under_a_budget_then_generates]
+def refits_from_the_store_without_training(system, components, store) -> None:
+    first = system.fit(TEST_BUDGET, settings=test_settings(system), store=store, progress=False)
+    again = type(system).from_components(components)
+    second = again.fit(TEST_BUDGET, settings=test_settings(system), store=store, progress=False)
+    assert second.to_dict() == first.to_dict()   # the stored report: nothing retrained
+    request = dict(prompts=PROMPTS[:1], seeds=(0,), steps=system.info.test_steps)
+    np.testing.assert_array_equal(system.generate(GenRequest(**request)).audio,
+                                  again.generate(GenRequest(**request)).audio)
+
+
+def unknown_training_setting_is_a_clear_error(system, components, store) -> None:
+    with pytest.raises(SystemInputError, match="no training setting"):
+        system.fit(TEST_BUDGET, settings={"no_such_setting": 1}, store=store, progress=False)
+
+
+def budget_without_batch_is_a_clear_error(system, components, store) -> None:
+    with pytest.raises(SystemInputError, match="batch"):
+        system.fit(Budget(max_updates=2), settings=test_settings(system), store=store, progress=False)
+
+
+ACCELERATOR_CHECKS = [fits_under_a_budget_then_generates, refits_from_the_store_without_training,
+                      unknown_training_setting_is_a_clear_error, budget_without_batch_is_a_clear_error]
 
 
 # ---------------------------------------------------------------- codecs

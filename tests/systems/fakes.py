@@ -91,16 +91,25 @@ class ClaimsAnotherName(OneStep):
 
 
 class ToyAccelerator(OneStep, Accelerator):
-    """``fit`` shrinks the noise scale by 1 % per update, within the budget's updates."""
+    """``fit`` shrinks the noise scale by ``shrink`` per update, for the budget's updates."""
 
     info = SystemInfo(name="toy-accelerator", paper="test double: an accelerator", default_steps=(1,))
+    train_defaults = {"shrink": 0.99}
 
-    def fit(self, data, budget: Budget, run_dir) -> TrainReport:
-        updates = min(budget.max_updates or 1, 3)
-        self.scale *= 0.99 ** updates
-        return TrainReport(updates=updates, wall_s=0.0, online_teacher_nfe=0, offline_teacher_nfe=0,
-                           examples_seen=updates * len(data), stopped_by="max_updates",
-                           resumed_from_update=None, budget=budget.to_dict())
+    def fit(self, budget: Budget, *, settings=None, store=None, progress: bool = True) -> TrainReport:
+        from systems.trained import require_batch
+
+        settings = self.train_settings(settings)
+        batch = require_batch(budget, self.info.name)
+        updates = budget.max_updates or 1
+        self.scale = 0.5 * settings["shrink"] ** updates
+        self.report = TrainReport(updates=updates, wall_s=0.0, online_teacher_nfe=0, offline_teacher_nfe=0,
+                                  examples_seen=updates * batch, stopped_by="max_updates",
+                                  resumed_from_update=None, budget=budget.to_dict())
+        return self.report
+
+    def training_record(self) -> dict:
+        return {"updates": self.report.updates, "batch": self.report.budget["batch"]}
 
 
 class FrameCodec(Codec):

@@ -47,13 +47,18 @@ def or_skip(names: list[str], kind: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def built(micro_components):
-    """``built(name)``: the registered system ``name`` from the micro components (one per module)."""
+def built(micro_components, micro_store):
+    """``built(name)``: the registered system ``name`` from the micro components (one per module);
+    an accelerator is first fitted under a few-update budget at its declared test settings."""
     cache = {}
 
     def build(name):
         if name not in cache:
-            cache[name] = get_system(name).from_components(micro_components)
+            system = get_system(name).from_components(micro_components)
+            if isinstance(system, Accelerator):
+                system.fit(contract.TEST_BUDGET, settings=contract.test_settings(system), store=micro_store,
+                           progress=False)
+            cache[name] = system
         return cache[name]
     return build
 
@@ -81,8 +86,8 @@ def test_generator_contract(name, check, built, micro_components):
 
 @pytest.mark.parametrize("check", contract.ACCELERATOR_CHECKS, ids=check_id)
 @pytest.mark.parametrize("name", or_skip(ACCELERATORS, "accelerator"))
-def test_accelerator_contract(name, check, micro_components):
-    check(get_system(name).from_components(micro_components), micro_components)  # fit changes it
+def test_accelerator_contract(name, check, micro_components, micro_store):
+    check(get_system(name).from_components(micro_components), micro_components, micro_store)  # fit changes it
 
 
 @pytest.mark.parametrize("check", contract.CODEC_CHECKS, ids=check_id)
@@ -112,10 +117,12 @@ def test_entry_point_systems_are_sorted_into_their_kinds(fake_entry_points):
 @pytest.mark.parametrize("name, check", [(name, check) for name, cls in FAKES.items()
                                          for check in contract.kind_checks(cls)],
                          ids=lambda v: v if isinstance(v, str) else check_id(v))
-def test_entry_point_systems_pass_the_checks_of_their_kind(fake_entry_points, name, check, micro_components):
+def test_entry_point_systems_pass_the_checks_of_their_kind(fake_entry_points, name, check, micro_components,
+                                                          micro_store):
     cls = get_system(name)
     assert cls is FAKES[name]
-    check(cls.from_components(micro_components), micro_components)
+    extra = (micro_store,) if check in contract.ACCELERATOR_CHECKS else ()
+    check(cls.from_components(micro_components), micro_components, *extra)
 
 
 @pytest.mark.parametrize("cls, check", [

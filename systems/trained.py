@@ -1,0 +1,89 @@
+"""What every accelerator sampled like the teacher shares: a trained network in place of the teacher.
+
+A ``TrainedDenoiserSystem`` generates exactly like :class:`~systems.teacher.TeacherSystem`
+(shared item noise, CFG wrapper, sampler over a σ grid, shared decoder) with its own EDM-form
+network, which exists only after :meth:`fit`. Its ``config()`` (and so the generation cache key)
+names the trained weights by the hash of their store key, so clips of two trainings never mix.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Mapping
+
+from systems.api import Accelerator, GenRequest, GenResult, SystemInputError
+from systems.teacher import TeacherSystem
+from systems.training.budget import Budget, TrainReport
+from systems.training.checkpoint import config_hash
+from systems.training.fit import FitPlan, fit_in_store, training_record
+
+
+class TrainedDenoiserSystem(TeacherSystem, Accelerator):
+    """Base of AudioTurbo, LAFMA, …: ``fit`` trains (or reuses) the network, then it generates."""
+
+    #: settings the contract tests train with (small, so a micro run takes seconds)
+    test_settings: Mapping[str, Any] = {}
+
+    def _bind(self, components) -> None:
+        super()._bind(components)
+        self._trained: dict[str, Any] | None = None
+
+    # -- training
+    def fit(self, budget: Budget, *, settings: Mapping[str, Any] | None = None, store: Any = None,
+            progress: bool = True, checkpoint_every: int | None = None) -> TrainReport:
+        """See :meth:`Accelerator.fit`; ``checkpoint_every`` (updates) changes only how often the run
+        is saved, never its result, so it is not part of the store key."""
+        self._require_loaded()
+        settings = self.train_settings(settings)
+        batch = require_batch(budget, self.info.name)
+        plan = self.fit_plan(settings, batch, budget)
+        if checkpoint_every is not None:
+            plan = replace(plan, checkpoint_every=checkpoint_every)
+        weights, stored = fit_in_store(plan, budget, store, progress)
+        self.denoiser = self.build_network(weights)
+        self._trained = {"stored": stored, "budget": budget,
+                         "hash": config_hash({**plan.key, "budget": budget.to_dict()})}
+        return TrainReport.from_dict(stored["train"])
+
+    def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
+        """How this system trains (store key, task, trainer options)."""
+        raise NotImplementedError
+
+    def build_network(self, weights: Mapping[str, Any]):
+        """The EDM-form denoiser holding ``weights`` (eval mode, frozen, on the components' device)."""
+        raise NotImplementedError
+
+    def training_record(self) -> dict[str, Any]:
+        if self._trained is None:
+            return {}
+        record = training_record(self._trained["stored"], self._trained["budget"])
+        extra = {k: self._trained["stored"][k] for k in ("sanity",) if k in self._trained["stored"]}
+        return {**record, "trained_from": self.trained_from, **extra}
+
+    # -- generation
+    def config(self) -> dict[str, Any]:
+        self._require_trained()
+        return {**super().config(), "trained": self._trained["hash"]}
+
+    def generate(self, request: GenRequest) -> GenResult:
+        self._require_trained()
+        return super().generate(request)
+
+    def sample_latents(self, request: GenRequest):
+        self._require_trained()
+        return super().sample_latents(request)
+
+    def _require_trained(self) -> None:
+        self._require_loaded()
+        if self._trained is None:
+            raise RuntimeError(f"{self.info.name} is not trained yet: call fit(budget) first (`bench run` "
+                               f"does it, or `python -m bench train {self.info.name}`)")
+
+
+def require_batch(budget: Budget, name: str) -> int:
+    """The budget's batch size; an accelerator budget must fix it (one budget = same batch)."""
+    if not isinstance(budget, Budget):
+        raise SystemInputError(f"{name}: fit needs a systems.training.Budget, got {type(budget).__name__}")
+    if budget.batch is None:
+        raise SystemInputError(f"{name}: the budget names no batch size; give Budget(batch=...) so every "
+                               "accelerator trains at the same batch")
+    return budget.batch
