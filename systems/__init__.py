@@ -20,6 +20,8 @@ ENTRY_POINT_GROUP = "fastaudio_bench.systems"
 
 SYSTEMS: dict[str, str] = {
     "teacher": "systems.teacher:TeacherSystem",
+    "audioturbo": "systems.audioturbo:AudioTurbo",
+    "lafma": "systems.lafma:LAFMA",
 }
 
 

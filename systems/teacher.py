@@ -28,6 +28,10 @@ class TeacherSystem(TextToAudio):
         samplers=tuple(SAMPLERS), default_steps=(1, 2, 4, 8, 16, 32), test_steps=2,
     )
 
+    # What a request naming none gets (None: the preset's sampling settings); subclasses set them.
+    default_sampler: str | None = None
+    default_guidance: float | None = None
+
     def __init__(self, preset: Any = "tiny", sampler: str | None = None, guidance: float | None = None,
                  grid: str | None = None, components=None, train_missing: bool = True) -> None:
         self.preset_name = preset if isinstance(preset, str) else preset.name
@@ -49,9 +53,11 @@ class TeacherSystem(TextToAudio):
 
     def _bind(self, components) -> None:
         self.components = components
+        self.denoiser = components.teacher  # the EDM-form network sampled (subclasses swap it)
         sampling = components.preset.sampling
-        self.sampler = self._sampler or sampling["sampler"]
-        self.guidance = sampling["guidance"] if self._guidance is None else self._guidance
+        self.sampler = self._sampler or self.default_sampler or sampling["sampler"]
+        default_guidance = sampling["guidance"] if self.default_guidance is None else self.default_guidance
+        self.guidance = default_guidance if self._guidance is None else self._guidance
         self.grid = self._grid or sampling["grid"]
         self.sample_rate = components.ae.sample_rate
         get_sampler(self.sampler)  # an unknown name fails at construction, not mid-run
@@ -64,10 +70,11 @@ class TeacherSystem(TextToAudio):
         from torch import nn
 
         self._require_loaded()
-        net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.components.teacher).cpu(),
+        net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.denoiser).cpu(),
                                                      {nn.Linear}, dtype=torch.qint8)
         clone = copy.copy(self)
-        clone.components = replace(self.components, teacher=net, device=torch.device("cpu"))
+        clone.components = replace(self.components, device=torch.device("cpu"))
+        clone.denoiser = net
         return clone
 
     def config(self) -> dict[str, Any]:
@@ -109,15 +116,28 @@ class TeacherSystem(TextToAudio):
         patch = preset.teacher.patch
         return ae.latent_channels, -(-frames // patch) * patch
 
-    @torch.inference_mode()
-    def _sample(self, sampler, request: GenRequest, cond, null, guidance: float):
+    def noise_grid(self, steps: int):
+        """The σ grid of ``steps`` intervals (``steps + 1`` levels ending at 0)."""
         sampling = self.components.preset.sampling
         extra = {"rho": sampling["rho"]} if self.grid == "karras" else {}
-        grid = make_grid(self.grid, request.steps, sigma_min=sampling["sigma_min"],
-                         sigma_max=sampling["sigma_max"], **extra)
+        return make_grid(self.grid, steps, sigma_min=sampling["sigma_min"], sigma_max=sampling["sigma_max"],
+                         **extra)
+
+    @torch.inference_mode()
+    def sample_latents(self, request: GenRequest) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(ε, latents, NFE per sample) of ``request`` without decoding: what pair caches store."""
+        self._require_loaded()
+        sampler = get_sampler(self.sampler_of(request))
+        cond, null = self._conditions(request.prompts)
+        z, nfe = self._sample(sampler, request, cond, null, self.guidance_of(request))
+        return self.initial_noise(request), z, nfe
+
+    @torch.inference_mode()
+    def _sample(self, sampler, request: GenRequest, cond, null, guidance: float):
+        grid = self.noise_grid(request.steps)
         eps = self.initial_noise(request).to(self.components.device)
         counter = NFECounter()
-        denoise = classifier_free(self.components.teacher, cond, null, guidance, counter=counter)
+        denoise = classifier_free(self.denoiser, cond, null, guidance, counter=counter)
         generators = item_generators(request.prompts, request.seeds, stream="sampler")
         z = sampler(denoise, float(grid[0]) * eps, grid, generator=generators, **request.options)
         return z, counter.count

@@ -2,6 +2,7 @@
 
 - ``karras``: EDM's ρ-warped grid (Karras et al. 2022, eq. 5), σ_max … σ_min, then 0.
 - ``log_snr``: uniform in log-SNR = −2 ln σ, i.e. log-uniform σ from σ_max to σ_min, then 0.
+- ``flow_uniform``: LAFMA's uniform time grid (t = t_min … 1, t = 1 is data) as σ = (1 − t)/t.
 
 ``steps`` is the number of intervals N: a grid has N + 1 entries and N − 1 interior levels
 between σ_max and σ_min. ``rf_time_to_sigma`` / ``sigma_to_rf_time`` map the rectified-flow time
@@ -60,7 +61,21 @@ def log_snr(steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
     return _append_zero(log_sigma.exp()).to(dtype)
 
 
-GRIDS: dict[str, Callable[..., Tensor]] = {"karras": karras, "log_snr": log_snr}
+def flow_uniform(steps: int, t_min: float = 1e-3, dtype: torch.dtype = torch.float64) -> Tensor:
+    """LAFMA's Euler grid: time uniform from t_min (noise end) to 1 (data), as EDM σ = (1 − t)/t.
+
+    LAFMA's convention is ``x_t = t·x0 + (1 − t)·ε`` (t = 1 is data, systems-reference §1); the
+    EDM point is ``x̃ = x_t / t`` with ``σ = (1 − t)/t``, so t_min = 1e-3 starts at σ = 999 and
+    t = 1 ends at σ = 0.
+    """
+    steps = check_steps(steps)
+    if not (math.isfinite(t_min) and 0 < t_min < 1):
+        raise ValueError(f"t_min must lie in (0, 1) (LAFMA uses 1e-3), got {t_min}")
+    t = torch.linspace(t_min, 1.0, steps + 1, dtype=torch.float64)
+    return ((1 - t) / t).to(dtype)
+
+
+GRIDS: dict[str, Callable[..., Tensor]] = {"karras": karras, "log_snr": log_snr, "flow_uniform": flow_uniform}
 
 
 def make_grid(name: str, steps: int, **kw) -> Tensor:

@@ -1,0 +1,1 @@
+"""Training tasks of the accelerators (one file per objective), run by ``systems.training.train``."""
