@@ -1,8 +1,12 @@
-"""``python -m bench train``: train (or reuse) the shared components of a size preset.
+"""``python -m bench train``: train (or reuse) the shared components, or one accelerator, of a preset.
 
-The autoencoder and the teacher are trained once per configuration and cached in the component
-store (``$FASTAUDIO_CACHE/components``); a killed run resumes where its last checkpoint was.
-Prints what was trained or reused, the wall time and the peak RAM of this process.
+``train components`` trains the autoencoder and the teacher; ``train SYSTEM`` (e.g. ``audioturbo``,
+``lafma``) trains that accelerator from them under the preset's shared budget
+(``bench.protocols.budgets``: the accelerator budget, or the teacher's own for a system trained
+from scratch) with its default training settings — the same store entry ``bench run`` uses.
+Everything is cached in the component store (``$FASTAUDIO_CACHE/components``); a killed run
+resumes where its last checkpoint was. Prints what was trained or reused, the wall time and the
+peak RAM of this process.
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from dataclasses import replace
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train or reuse the shared autoencoder + teacher", description=__doc__)
-    p.add_argument("target", choices=["components"], help="what to train (accelerators arrive as systems)")
+    p = sub.add_parser("train", help="train or reuse the shared components or an accelerator",
+                       description=__doc__)
+    p.add_argument("target", help="'components' (autoencoder + teacher) or an accelerator's registered name")
     p.add_argument("--preset", default="tiny", help="size preset: tiny (CPU, minutes) or base (GPU)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--store", help="component store folder (default: $FASTAUDIO_CACHE/components)")
@@ -57,17 +62,42 @@ def run(args: argparse.Namespace) -> int:
     from systems.training.store import ComponentStore
 
     apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS
-
     try:
         preset = preset_from_args(args)
-    except KeyError as exc:
+        system_cls = None if args.target == "components" else accelerator_class(args.target)
+    except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     store = ComponentStore(Path(args.store) if args.store else None)
     components = load_components(preset, args.device, store=store, progress=not args.quiet)
     summary = {"preset": preset.name, "store": str(store.root), "hashes": components.hashes,
-               "wall_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_ram_mb(), 1),
                "trained": {kind: summarise(report) for kind, report in components.reports.items()}}
+    if system_cls is not None:
+        summary[args.target] = train_accelerator(system_cls, components, preset.name, store, not args.quiet)
+    summary.update(wall_s=round(time.perf_counter() - start, 1), peak_rss_mb=round(peak_ram_mb(), 1))
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def accelerator_class(name: str):
+    """The registered accelerator ``name``; another kind or an unknown name is a ValueError."""
+    from systems import get_system, system_table
+
+    if name not in system_table():
+        known = sorted(n for n in system_table() if get_system(n).kind == "accelerator")
+        raise ValueError(f"unknown system {name!r}; train 'components' or an accelerator: {', '.join(known)}")
+    cls = get_system(name)
+    if cls.kind != "accelerator":
+        raise ValueError(f"{name!r} is a {cls.kind}, not an accelerator: nothing to train for it "
+                         "(train 'components' for the shared teacher)")
+    return cls
+
+
+def train_accelerator(cls, components, preset_name: str, store, progress: bool) -> dict:
+    """Fit ``cls`` under the preset's shared budget; its training record."""
+    from bench.protocols.budgets import RULES, budget_for
+
+    system = cls.from_components(components)
+    system.fit(budget_for(cls.trained_from, preset_name), store=store, progress=progress)
+    return {**system.training_record(), "rule": RULES[cls.trained_from]}

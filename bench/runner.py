@@ -4,9 +4,9 @@ Layout of a run folder (never overwritten; ``resume=True`` continues an interrup
 
     config.json        the protocol definition, version and hash
     environment.json   git hash, package versions, device
-    rows/<system>/<sampler>/<steps>/
+    rows/<system>/<sampler>/<steps>[/cfg<W>]/
         audio/*.flac   generated clips (24-bit), manifest.csv (id, path, caption, attributes)
-        row.json       the finished row: metrics with CIs, speed, NFE, timings
+        row.json       the finished row: metrics with CIs, speed, NFE, timings, training
     anchors/<floor|ceiling>/   the floor and ceiling clips (bench.anchors) and anchor.json
     results.json       every row, the anchors, the resolution table and the timings (written last)
 
@@ -32,6 +32,7 @@ from bench import row_metrics
 from bench.anchors import run_anchors
 from bench.keys import content_key, write_audio_atomic, write_json, write_manifest
 from bench.protocols.base import Protocol, SystemEntry
+from bench.protocols.budgets import RULES
 from bench.resolution import resolution
 from common.paths import cache_root, shared_dir
 
@@ -73,6 +74,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
     from systems.components.shared import load_components
 
     clock = Clock(time.perf_counter(), {})
+    check_entries(protocol)
     out = claim_run_dir(Path(out_dir), protocol, resume)
     write_json(out / "environment.json", environment(device))
     items, ref_manifest = prompt_items(protocol), reference_manifest(protocol)
@@ -86,6 +88,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
     rows = []
     for entry in protocol.systems:
         system = build_system(entry, components)
+        ctx.training = train_system(ctx, entry, system, components)
         for sampler in entry.samplers:
             for steps in entry.steps:
                 rows.append(run_row(ctx, entry, system, sampler, steps, speed, speed_profile))
@@ -93,7 +96,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "environment": json.loads((out / "environment.json").read_text()),
                "components": components.config(), "metrics": ctx.fingerprint, "rows": rows,
-               "anchors": anchors,
+               "anchors": anchors, "training_rules": dict(RULES),
                "resolution": resolution(rows, protocol.metric_names(), **protocol.resolution),
                "timings": clock.summary()}
     write_json(out / "results.json", results)
@@ -112,6 +115,7 @@ class RunContext:
     progress: bool
     cache: bool
     fingerprint: dict
+    training: dict | None = None  # the training record of the system whose rows are running
 
 
 def protocol_record(protocol: Protocol) -> dict:
@@ -218,10 +222,45 @@ def build_system(entry: SystemEntry, components):
     return get_system(entry.system).from_components(components, **entry.config)
 
 
+def check_entries(protocol: Protocol) -> None:
+    """Before any work: every system exists, and exactly the accelerators name a budget."""
+    from systems import get_system
+
+    for entry in protocol.systems:
+        kind = get_system(entry.system).kind   # an unknown name fails here, with the known ones
+        if kind == "accelerator" and entry.budget is None:
+            raise RunError(f"protocol {protocol.name!r} runs the accelerator {entry.system!r} without a "
+                           "training budget; give its SystemEntry budget=budget_for(...) "
+                           "(bench.protocols.budgets) so it trains under the shared rules")
+        if kind != "accelerator" and (entry.budget is not None or entry.train):
+            raise RunError(f"protocol {protocol.name!r} gives {entry.system!r} (a {kind}) a training "
+                           "budget or settings; only accelerators are trained inside a run")
+
+
+def train_system(ctx: RunContext, entry: SystemEntry, system, components) -> dict:
+    """Train (or reuse) an accelerator under its entry's budget; the training record of its rows."""
+    if system.kind != "accelerator":
+        return teacher_training(components) if entry.system == "teacher" else {}
+    t0 = time.perf_counter()
+    system.fit(entry.budget, settings=entry.train, progress=ctx.progress)
+    ctx.clock.add("train", time.perf_counter() - t0)
+    return {**system.training_record(), "rule": RULES[system.trained_from]}
+
+
+def teacher_training(components) -> dict:
+    """The shared teacher's own training, for the same columns (it is every accelerator's start)."""
+    train = components.reports.get("teacher", {}).get("train", {})
+    return {"updates": train.get("updates"), "batch": components.preset.teacher_train.batch,
+            "examples_seen": train.get("examples_seen"), "train_wall_s": train.get("wall_s"),
+            "online_teacher_nfe": 0, "offline_teacher_nfe": 0, "peak_train_ram_mb": None,
+            "stopped_by": train.get("stopped_by"), "trained_from": "data",
+            "rule": "the shared teacher: trained once per preset, the start of every accelerator"}
+
+
 def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_profile=None) -> dict:
     """One (system, sampler, steps) row: generate (resumable), evaluate, time it."""
-    protocol, row_id = ctx.protocol, f"{entry.system}/{sampler}/{steps}"
-    row_dir = ctx.out / "rows" / entry.system / sampler / str(steps)
+    protocol, row_id = ctx.protocol, row_name(entry, sampler, steps)
+    row_dir = ctx.out / "rows" / row_id
     if (row_dir / "row.json").exists():
         return json.loads((row_dir / "row.json").read_text())
     t0 = time.perf_counter()
@@ -235,6 +274,8 @@ def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_p
     row = {"row_id": row_id, "role": "system", "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
            "metrics": metrics, "audio": audio_index(ctx.out, row_dir, ctx.items)}
+    if ctx.training:
+        row["training"] = ctx.training
     row["speed"] = {"skipped": True}
     if speed:
         from bench.speed import measure_speed
@@ -245,6 +286,12 @@ def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_p
         ctx.clock.add("speed", time.perf_counter() - t0)
     write_json(row_dir / "row.json", row)
     return row
+
+
+def row_name(entry: SystemEntry, sampler: str, steps: int) -> str:
+    """``system/sampler/steps``, plus ``/cfgW`` when the entry fixes the guidance (a CFG sweep)."""
+    name = f"{entry.system}/{sampler}/{steps}"
+    return name if entry.guidance is None else f"{name}/cfg{entry.guidance:g}"
 
 
 def evaluate_row(ctx: RunContext, gen_manifest: Path, clip_keys: list[str] | None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 PROTOCOLS: dict[str, str] = {
     "sfx-mini": "bench.protocols.sfx_mini:PROTOCOL",
     "esc50": "bench.protocols.esc50:PROTOCOL",
+    "audioturbo-card": "bench.protocols.audioturbo_card:PROTOCOL",
 }
 
 

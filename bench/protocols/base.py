@@ -18,13 +18,30 @@ AE_REF = "[ae-ref]"  # suffix of a metric scored against the autoencoded referen
 
 @dataclass(frozen=True)
 class SystemEntry:
-    """One system of a protocol and the operating points it is run at."""
+    """One system of a protocol and the operating points it is run at.
+
+    An accelerator's entry also names its training ``budget`` (a ``systems.training.Budget``:
+    updates, batch, wall cap, teacher-NFE cap; see ``bench.protocols.budgets``) and its training
+    settings ``train`` (overriding the system's ``train_defaults`` by name). ``guidance`` set here
+    makes the rows' ids carry it (``system/sampler/steps/cfgW``), so a CFG sweep has distinct rows.
+    """
 
     system: str
     samplers: tuple[str, ...]
     steps: tuple[int, ...]
     guidance: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    budget: Any = None
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def definition(self) -> dict[str, Any]:
+        """JSON-able; the training fields appear only when set (older protocols keep their hash)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("budget", "train")}
+        if self.budget is not None:
+            out["budget"] = self.budget.to_dict()
+        if self.train:
+            out["train"] = dict(self.train)
+        return out
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,9 @@ class Protocol:
 
     def definition(self) -> dict[str, Any]:
         """The canonical, JSON-able definition (what the hash covers)."""
-        return asdict(self)
+        out = asdict(self)
+        out["systems"] = [entry.definition() for entry in self.systems]
+        return out
 
     def hash(self) -> str:
         text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))

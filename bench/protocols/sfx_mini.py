@@ -2,7 +2,9 @@
 
 32 test prompts of the procedural SFX set × 4 generations each (128 clips a row) against 128
 rendered reference clips of the same split (the first 32 are the prompts' own clips, so KL can
-pair by prompt); the teacher with Euler at 1, 2, 4, 8, 16 steps and Heun at 4, 8, 16 steps.
+pair by prompt); the teacher with Euler at 1, 2, 3, 5, 10, 16 steps and Heun at 16 steps,
+``audioturbo`` at 1, 2, 3, 5, 10 steps and ``lafma`` at 3, 5, 10, 25 steps, both trained inside the
+run under the shared budgets (``bench.protocols.budgets``).
 Every row is read against a floor (fresh real renders of the same prompts) and a ceiling (those
 renders through the shared autoencoder + Griffin-Lim), see ``bench.anchors``.
 
@@ -25,17 +27,29 @@ The ``[ae-ref]`` metrics score the same clips against the references passed thro
 autoencoder: the decoder's own artefacts then no longer dominate the distance.
 """
 from bench.protocols.base import Protocol, SystemEntry
+from bench.protocols.budgets import budget_for
+
+#: the rows every accelerator paper is read against (the reproduction cards' protocols add theirs)
+SYSTEMS = (
+    SystemEntry("teacher", samplers=("euler",), steps=(1, 2, 3, 5, 10, 16)),
+    SystemEntry("teacher", samplers=("heun",), steps=(16,)),   # the teacher's default operating point
+    SystemEntry("audioturbo", samplers=("euler",), steps=(1, 2, 3, 5, 10),
+                budget=budget_for("teacher", "tiny")),
+    SystemEntry("lafma", samplers=("euler",), steps=(3, 5, 10, 25), budget=budget_for("scratch", "tiny")),
+)
 
 PROTOCOL = Protocol(
     name="sfx-mini",
-    version=3,  # v3: sizes that resolve, floor/ceiling anchors, [ae-ref] metrics, headline
+    # v3: sizes that resolve, floor/ceiling anchors, [ae-ref] metrics, headline.
+    # v4: audioturbo and lafma trained inside the run; the teacher's Euler rows at the step counts
+    #     the accelerators are compared at (1, 2, 3, 5, 10, 16) and Heun at its default 16 only.
+    version=4,
     description="procedural SFX prompts vs rendered references; tiny preset; CPU",
     prompts={"source": "sfx", "split": "test", "n": 32, "seed": 0},
     # The first 32 reference items are the prompts' own items (item seeds depend on the index),
     # so every generated clip has a reference partner with its prompt (KL, pair=prompt).
     reference={"source": "sfx", "split": "test", "n": 128, "seed": 0},
-    systems=(SystemEntry("teacher", samplers=("euler",), steps=(1, 2, 4, 8, 16)),
-             SystemEntry("teacher", samplers=("heun",), steps=(4, 8, 16))),
+    systems=SYSTEMS,
     metrics=("fd@aisfx", "kad@aisfx", "prdc@aisfx", "fd@yamnet", "kad@yamnet", "prdc@yamnet",
              "kl@yamnet:pair=prompt:unpaired=exclude", "is@yamnet", "ccds@aisfx", "adherence"),
     ae_ref_metrics=("kad@aisfx", "prdc@aisfx", "kad@yamnet"),
