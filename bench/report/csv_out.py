@@ -1,4 +1,4 @@
-"""leaderboard.csv and resolution.csv: the report's numbers, machine readable.
+"""leaderboard.csv, resolution.csv and training.csv: the report's numbers, machine readable.
 
 leaderboard.csv has one line per row, floor and ceiling first (``role`` = floor / ceiling /
 system, ``label`` = the anchor's human label), empty = missing. Per metric: ``value``,
@@ -9,13 +9,18 @@ e.g. ``n<=d``) and ``position`` (between floor and ceiling, see :mod:`bench.repo
 
 resolution.csv has one line per metric (and run): the verdict, whether it is in the headline,
 the rows compared, the difference with its CI, the half-widths and the rank agreement.
+
+training.csv (runs that trained systems only) has one line per (run, system) with a training
+record: ``trained_from``, ``updates``, ``batch``, ``examples_seen``, ``train_wall_s``,
+``online_teacher_nfe``, ``offline_teacher_nfe``, ``peak_train_ram_mb``, ``stopped_by``
+(see :mod:`bench.report.training`); empty = missing.
 """
 from __future__ import annotations
 
 import csv
 import io
 
-from bench.report import resolution
+from bench.report import resolution, training
 from bench.report.anchors import anchor_index, anchor_label, is_anchor, role, row_position
 from bench.report.cells import metric_directions, several_runs
 from bench.report.headline import View
@@ -75,3 +80,8 @@ def resolution_csv(runs: list[Run], view: View) -> str:
     """resolution.csv: one line per (run, metric) verdict; only the header for older runs."""
     columns = (["run"] if len(runs) > 1 else []) + list(resolution.CSV_COLUMNS)
     return _write(columns, resolution.records(runs, view))
+
+
+def training_csv(rows: list[dict]) -> str:
+    """training.csv: one line per (run, system) with a training record, raw numbers."""
+    return _write(list(training.CSV_COLUMNS), training.csv_records(rows))

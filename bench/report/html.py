@@ -2,13 +2,14 @@
 
 Read top to bottom: the headline table (floor and ceiling on top, each system's position
 between them, speed and cost), the quality-vs-speed Pareto plot, the resolution verdicts, the
-full table, the metric-vs-steps grid, spectrograms, audio players and the runs' provenance.
+full table, the training section (runs that trained systems only: :mod:`bench.report.training`),
+the metric-vs-steps grid, spectrograms, audio players and the runs' provenance.
 Every piece of text that comes from a results file goes through :func:`html.escape`. The page
 holds no scripts, external URLs or fonts.
 """
 from __future__ import annotations
 
-from bench.report import resolution
+from bench.report import resolution, training
 from bench.report.cells import flag_text, fmt_number
 from bench.report.headline import View
 from bench.report.html_media import esc, players_html, plot_html, plots_html, runs_html
@@ -69,6 +70,7 @@ def build_html(runs: list[Run], rows: list[dict], view: View, plots: list[Plot],
             legend_html(rows, view), plot_html(pareto),
             "<h2>Resolution</h2>", resolution_html(runs, view),
             "<h2>All metrics</h2>", table_html(full_table(rows, view)),
+            *training_section_html(runs, rows),
             "<h2>Metrics vs steps</h2>", plots_html(grid),
             "<h2>Spectrograms</h2>", plots_html(spectra),
             "<h2>Listen</h2>", players_html(rows, players, max_clip_s),
@@ -166,3 +168,31 @@ def resolution_html(runs: list[Run], view: View) -> str:
              + "".join(f"<td>{esc(c)}</td>" for c in resolution.cells(r)) + "</tr>" for r in recs]
     return (f"<div class=\"scroll\"><table class=\"lb res\">\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
             + "\n".join(lines) + f"\n</tbody></table></div>\n<p class=\"legend\">{esc(resolution.NOTE)}</p>")
+
+
+def training_section_html(runs: list[Run], rows: list[dict]) -> list[str]:
+    """The training heading, table, budget rules and early-stop warnings; nothing without training."""
+    if not training.has_training(rows):
+        return []
+    rules = training.budget_rules(runs, rows)
+    parts = ["<h2>Training</h2>", f"<p>{esc(training.INTRO)}</p>", training_table_html(training.table(rows))]
+    if rules:
+        parts += [f"<h3>{esc(training.RULES_HEADING)}</h3>",
+                  "<ul class=\"legend\">" + "".join(f"<li>{esc(r)}</li>" for r in rules) + "</ul>"]
+    return parts + [f"<p class=\"note\">{esc(w)}</p>" for w in training.warnings(rows)]
+
+
+def training_table_html(table: training.TrainingTable) -> str:
+    """The training table in the leaderboard's table style (numbers right-aligned, "–" greyed)."""
+    head = "".join(f"<th scope=\"col\">{esc(h)}</th>" for h in table.header)
+    lines = ["<tr class=\"system\">" + "".join(_training_td(text, j in table.numeric)
+                                               for j, text in enumerate(cells)) + "</tr>"
+             for cells in table.cells]
+    return (f"<div class=\"scroll\"><table class=\"lb train\">\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+            + "\n".join(lines) + "\n</tbody></table></div>")
+
+
+def _training_td(text: str, numeric: bool) -> str:
+    classes = (["na"] if text == training.MISSING else []) + (["num"] if numeric else [])
+    attr = f" class=\"{' '.join(classes)}\"" if classes else ""
+    return f"<td{attr}>{esc(text)}</td>"

@@ -6,8 +6,8 @@ Merged rows are shallow copies of the stored ones (the system rows, then the flo
 rows of ``anchors``) with three keys set: ``run`` (the run's name: its folder name, made
 unique), ``run_dir`` (the folder audio paths are relative to) and ``role`` ("system", "floor"
 or "ceiling"; a stored row without one is a system row). The optional keys of newer runs
-(``anchors``, ``resolution``, a metric's ``flags``) are validated when present; older runs
-without them load unchanged.
+(``anchors``, ``resolution``, a metric's ``flags``, a row's ``training`` record, the top-level
+``training_rules``) are validated when present; older runs without them load unchanged.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from bench.report.training import NUMBER_KEYS, TEXT_KEYS
 
 RESULTS_FILE = "results.json"
 ROW_KEYS = ("system", "sampler", "steps", "metrics", "speed")
@@ -42,6 +44,8 @@ class Run:
     anchors: list[dict] = field(default_factory=list)
     # metric -> verdict entry; None for runs written before resolution verdicts existed
     resolution: dict | None = None
+    # rule name -> rule text of the training budgets; empty for runs written before training
+    training_rules: dict = field(default_factory=dict)
 
 
 def load_runs(paths: list[str | Path], allow_mixed: bool = False) -> list[Run]:
@@ -75,7 +79,8 @@ def load_run(path: str | Path) -> Run:
     return Run(name=folder.resolve().name or str(folder), path=folder, protocol=protocol,
                rows=rows, created=data.get("created"),
                environment=_dict_or_empty(data.get("environment")),
-               timings=_dict_or_empty(data.get("timings")), anchors=anchors, resolution=resolution)
+               timings=_dict_or_empty(data.get("timings")), anchors=anchors, resolution=resolution,
+               training_rules=training_rules(data, file))
 
 
 def _row_list(data: dict, key: str, file: Path) -> list:
@@ -115,6 +120,46 @@ def validate_resolution(resolution, file: Path) -> None:
         _require(entry, ("verdict",), file, f"resolution[{name!r}]")
         if not isinstance(entry["verdict"], str):
             raise ReportError(f"{file}: resolution[{name!r}].verdict must be a string")
+
+
+def training_rules(data: dict, file: Path) -> dict:
+    """The top-level ``training_rules`` (rule name -> text); {} when absent (older runs)."""
+    rules = data.get("training_rules")
+    if rules is None:
+        return {}
+    if not isinstance(rules, dict):
+        raise ReportError(f"{file}: 'training_rules' must be a JSON object (rule name -> rule text)")
+    for name, text in rules.items():
+        if not isinstance(text, str):
+            raise ReportError(f"{file}: training_rules[{name!r}] must be a string, got {text!r}")
+    return rules
+
+
+def validate_training(training, file: Path, where: str) -> None:
+    """A row's ``training`` record: numbers or null, texts or null, a budget of numbers or null."""
+    if not isinstance(training, dict):
+        raise ReportError(f"{file}: {where} must be a JSON object (the system's training record), "
+                          f"got {type(training).__name__}")
+    for key in NUMBER_KEYS:
+        _number_or_null(training.get(key), file, f"{where}.{key}")
+    for key in TEXT_KEYS:
+        if training.get(key) is not None and not isinstance(training[key], str):
+            raise ReportError(f"{file}: {where}.{key} must be a string or null, got {training[key]!r}")
+    if training.get("budget") is not None:
+        validate_budget(training["budget"], file, f"{where}.budget")
+
+
+def validate_budget(budget, file: Path, where: str) -> None:
+    """A training record's ``budget``: limit name -> number, or null for no limit."""
+    if not isinstance(budget, dict):
+        raise ReportError(f"{file}: {where} must be a JSON object (limit -> number or null)")
+    for key, value in budget.items():
+        _number_or_null(value, file, f"{where}.{key}")
+
+
+def _number_or_null(value, file: Path, where: str) -> None:
+    if value is not None and not _is_number(value):
+        raise ReportError(f"{file}: {where} must be a finite number or null, got {json.dumps(value)}")
 
 
 def _locate(path: Path) -> tuple[Path, Path]:
@@ -174,6 +219,8 @@ def validate_row(row, file: Path, where: str, anchor: bool = False) -> None:
         raise ReportError(f"{file}: {where}.audio must be a list")
     for j, item in enumerate(audio):
         _require(item, ("path",), file, f"{where}.audio[{j}]")
+    if "training" in row:  # optional: only rows of systems trained by the run carry one
+        validate_training(row["training"], file, f"{where}.training")
 
 
 def check_role(row: dict, file: Path, where: str, anchor: bool) -> None:

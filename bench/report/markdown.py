@@ -2,12 +2,13 @@
 
 Floor and ceiling rows come first in each table with their label in italics (e.g.
 *real clips — floor*); a value the CIs separate as best is in bold. Metrics that do not resolve
-carry "⚠ …" in the full table's header. RTF = seconds of audio generated per wall-clock second
+carry "⚠ …" in the full table's header. Runs that trained systems add a training section
+(:mod:`bench.report.training`) after the full table. RTF = seconds of audio generated per wall-clock second
 (higher is faster).
 """
 from __future__ import annotations
 
-from bench.report import resolution
+from bench.report import resolution, training
 from bench.report.headline import View
 from bench.report.load import Run, protocol_label
 from bench.report.tables import Table, full_table, headline_table, legend
@@ -46,9 +47,10 @@ def _cell(text: str, best: bool, label: bool) -> str:
     return _emphasis(text, "*") if label else md_escape(text)
 
 
-def simple_table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain Markdown table (no emphasis)."""
-    out = [_line([md_escape(h) for h in header]), _line(["---"] * len(header))]
+def simple_table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    """A plain Markdown table (no emphasis); the ``numeric`` column indexes are right-aligned."""
+    align = ["---:" if j in numeric else "---" for j in range(len(header))]
+    out = [_line([md_escape(h) for h in header]), _line(align)]
     return "\n".join(out + [_line([md_escape(c) for c in row]) for row in rows]) + "\n"
 
 
@@ -69,8 +71,21 @@ def resolution_section(runs: list[Run], view: View) -> str:
     return simple_table(resolution.header(recs), body) + f"\n{resolution.NOTE}\n"
 
 
+def training_section(runs: list[Run], rows: list[dict]) -> str:
+    """The training table, the budget rules ("One budget") and the early-stop warnings."""
+    table = training.table(rows)
+    parts = [training.INTRO + "\n", simple_table(table.header, table.cells, table.numeric)]
+    rules = training.budget_rules(runs, rows)
+    if rules:
+        parts += [f"### {training.RULES_HEADING}\n", "\n".join(f"- {md_escape(r)}" for r in rules) + "\n"]
+    warnings = training.warnings(rows)
+    if warnings:
+        parts.append("\n".join(f"> {md_escape(w)}" for w in warnings) + "\n")
+    return "\n".join(parts)
+
+
 def markdown_document(runs: list[Run], rows: list[dict], view: View) -> str:
-    """leaderboard.md: title, protocol and runs, notes, headline, resolution, full table, legend."""
+    """leaderboard.md: title, protocol and runs, notes, headline, resolution, full table, legend, training."""
     protocols = ", ".join(sorted({protocol_label(run.protocol) for run in runs}))
     names = ", ".join(f"`{run.name}`" for run in runs)
     parts = [f"# Leaderboard\n\nProtocol {protocols}; runs: {names}.\n"]
@@ -79,4 +94,6 @@ def markdown_document(runs: list[Run], rows: list[dict], view: View) -> str:
               "## Resolution\n", resolution_section(runs, view),
               "## All metrics\n", markdown_table(full_table(rows, view)),
               "\n".join(f"- {md_escape(item)}" for item in legend(rows, view)) + "\n"]
+    if training.has_training(rows):
+        parts += ["## Training\n", training_section(runs, rows)]
     return "\n".join(parts)

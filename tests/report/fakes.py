@@ -12,9 +12,13 @@ flag. The numbers are chosen so the expected report is known in closed form:
 - ``adherence`` ↑: teacher/8 = 0.87 [0.82, 0.92] overlaps student/8 = 0.82; floor 0.9, ceiling 0.8.
 - ``kad@aisfx`` ↓: 12 ± 3 everywhere, verdict "does not resolve": marked, not in the headline.
 - ``clap@clap-laion-audio``: unavailable everywhere (verdict "not computed").
+
+``make_run(training={system: record})`` puts a training record on every row of those systems
+(:func:`training_record` makes one); ``rules=`` sets the top-level ``training_rules``.
 """
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -30,6 +34,8 @@ ANCHOR_VALUES = {  # metric -> (floor, ceiling)
     "fd@aisfx": (1.0, 5.0), "adherence": (0.9, 0.8), "kad@aisfx": (0.0, 9.0), "kad@aisfx[ae-ref]": (0.0, 0.2)}
 CLAP = {"value": None, "status": "unavailable", "reason": "laion-clap not installed",
         "higher_is_better": True}
+RULES = {"teacher": "distilled accelerators: the same 1000 updates at batch 32", "scratch": "from scratch: "
+         "the teacher's own budget"}
 
 
 def fd_value(system: str, steps: int) -> float:
@@ -113,6 +119,23 @@ def resolution_table() -> dict:
                                       "reason": "the metric is not ok in both rows"}}
 
 
+def training_record(system: str, **changes) -> dict:
+    """A training record as the runner writes it: the teacher's (trained from data) or a student's."""
+    if system == "teacher":
+        record = {"updates": 4000, "batch": 64, "examples_seen": 256000, "train_wall_s": 1210.4,
+                  "online_teacher_nfe": 0, "offline_teacher_nfe": 0, "peak_train_ram_mb": None,
+                  "stopped_by": "max_updates", "trained_from": "data",
+                  "rule": "the shared teacher: trained once per preset"}
+    else:
+        record = {"updates": 1000, "batch": 32, "examples_seen": 32000, "train_wall_s": 151.2,
+                  "online_teacher_nfe": 0, "offline_teacher_nfe": 63488, "peak_train_ram_mb": 1450.3,
+                  "stopped_by": "max_updates", "trained_from": "teacher", "rule": RULES["teacher"],
+                  "budget": {"max_updates": 1000, "batch": 32, "max_wall_s": 900.0,
+                             "max_teacher_nfe": 200000, "max_examples": None},
+                  "store": "/cache/audioturbo-04e7", "sanity": {"student_1step_to_pair_x0": 0.01}}
+    return {**record, **changes}
+
+
 def results(run_dir, version: int = 1, modern: bool = True) -> dict:
     rows = [make_row(run_dir, s, sampler, n, modern) for s, sampler in SYSTEMS.items() for n in STEPS]
     protocol = {"name": "sfx-mini", "version": version, "hash": f"ab12{version}"}
@@ -127,11 +150,23 @@ def results(run_dir, version: int = 1, modern: bool = True) -> dict:
     return out
 
 
-def make_run(root, name: str = "run-a", version: int = 1, modern: bool = True, edit=None):
+def add_training(data: dict, training: dict[str, dict], rules: dict | None) -> None:
+    """Put ``training[system]`` on every row of that system; ``rules`` as the top-level training_rules."""
+    for row in data["rows"]:
+        if row["system"] in training:
+            # a copy per row: an ``edit`` of one row must not reach the caller's record or other rows
+            row["training"] = copy.deepcopy(training[row["system"]])
+    if rules is not None:
+        data["training_rules"] = dict(rules)
+
+
+def make_run(root, name: str = "run-a", version: int = 1, modern: bool = True, edit=None,
+             training: dict[str, dict] | None = None, rules: dict | None = None):
     """A run folder under ``root``; ``edit(results)`` may change the results before they are written."""
     run_dir = root / name
     run_dir.mkdir(parents=True)
     data = results(run_dir, version, modern)
+    add_training(data, training or {}, rules)
     if edit is not None:
         edit(data)
     (run_dir / "results.json").write_text(json.dumps(data, indent=1))
