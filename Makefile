@@ -5,7 +5,7 @@ STAMP := .venv/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c
 RUN_ID := $(shell date +%Y%m%d-%H%M%S)
 SHARED := ../shared
 
-.PHONY: bench test report
+.PHONY: bench test report reproduce
 
 $(STAMP):
 	@test -x $(PY) || python3 -m venv .venv
@@ -34,3 +34,10 @@ bench: $(STAMP)
 RUNS ?= runs/latest
 report: $(STAMP)
 	$(PY) -m bench report $(RUNS) --out runs/report-$(RUN_ID)
+
+# Reproduction card of one paper (PAPER=audioturbo): runs the card's protocol (reusing trained
+# systems and caches) and judges the paper's claims; report in runs/reproduce-PAPER-<time>/.
+PAPER ?= audioturbo
+reproduce: $(STAMP)
+	@mkdir -p runs
+	$(PY) -m bench reproduce $(PAPER) --out runs/reproduce-$(PAPER)-$(RUN_ID)

@@ -1,11 +1,21 @@
-"""Command line: ``python -m bench {eval,train,run,adherence,report,check,gate-selftest,list,demo-data}``
-(see ``--help`` of each)."""
+"""Command line: ``python -m bench {eval,train,run,adherence,report,check,gate-selftest,list,
+reproduce,demo-data}`` (see ``--help`` of each)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import cli_adherence, cli_check, cli_eval, cli_list, cli_report, cli_run, cli_selftest, cli_train
+from bench import (
+    cli_adherence,
+    cli_check,
+    cli_eval,
+    cli_list,
+    cli_report,
+    cli_reproduce,
+    cli_run,
+    cli_selftest,
+    cli_train,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_check.add_parser(sub)
     cli_selftest.add_parser(sub)
     cli_list.add_parser(sub)
+    cli_reproduce.add_parser(sub)
     demo = sub.add_parser("demo-data", help="write a small synthetic gen/ref set (offline demo)")
     demo.add_argument("--out", required=True)
     demo.set_defaults(func=_demo_data)
