@@ -19,8 +19,8 @@ from bench import listing
 
 SECTIONS = ("systems", "components", "protocols", "cards", "backends", "metrics")
 EXIT_OK, EXIT_INPUT_ERROR = 0, 2
-#: where reproduction cards are to be registered (``CARDS: {name: "module:attr"}``, like
-#: ``systems.SYSTEMS``). No card registry exists yet: issue 9 adds cards and ``bench reproduce``.
+#: where reproduction cards are registered (``CARDS: {name: "module:attr"}``, like
+#: ``systems.SYSTEMS``); ``bench reproduce PAPER`` runs one.
 CARD_REGISTRY = "bench.cards"
 
 

@@ -1,10 +1,12 @@
 """``python -m bench report RUN [RUN ...] --out DIR``: the leaderboard of one or more benchmark runs.
 
-Writes ``leaderboard.md``, ``leaderboard.csv``, ``resolution.csv`` and one self-contained
-``leaderboard.html``: a headline table (the protocol's headline metrics that resolve, each
-system's position between the floor and ceiling rows, NFE, RTF, peak RAM), the quality-vs-RTF
-Pareto plot, the resolution verdicts, the full table, a grid of metric-vs-steps panels,
-spectrograms and audio players. RTF = seconds of audio generated per wall-clock second (higher
+Writes ``leaderboard.md``, ``leaderboard.csv``, ``resolution.csv``, ``training.csv`` (when a
+run trained systems) and one self-contained ``leaderboard.html``: a headline table (the
+protocol's headline metrics that resolve, each system's position between the floor and ceiling
+rows, NFE, RTF, peak RAM), the quality-vs-RTF Pareto plot, the resolution verdicts, the full
+table, the training table (updates, examples, wall time, online/offline teacher NFE, peak
+training RAM, and the budget rules), a grid of metric-vs-steps panels, spectrograms and audio
+players. RTF = seconds of audio generated per wall-clock second (higher
 is faster).
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The student is a copy of the teacher in the teacher's own EDM parametrisation. Each update takes
 a batch of stored pairs (ε, x0', prompt), noises the *paired* data point with the *stored* noise,
-``x̃ = x0' + σ·ε`` with ln σ ~ N(P_mean, P_std²) (the teacher's training distribution), drops
+``x̃ = x0' + σ·ε`` with σ from ``sigma_dist`` (:func:`draw_sigma`), drops
 the prompt to the null condition with probability ``p_uncond`` (CFG dropout, the project's null
 prompt), and regresses the denoiser output on x0' with the pseudo-Huber loss
 ``mean(√((D − x0')² + c²) − c)`` (Rectified Diffusion's code, c = 1e-3).
@@ -23,17 +23,31 @@ def pseudo_huber(error: torch.Tensor, c: float) -> torch.Tensor:
     return (torch.sqrt(error**2 + c**2) - c).mean()
 
 
+def draw_sigma(b: int, generator: torch.Generator, dist: str, noise: Mapping[str, float]) -> torch.Tensor:
+    """σ [b] from ``dist``: "teacher" (EDM training: ln σ ~ N(P_mean, P_std²)) or "karras" (the
+    continuous form of the sampler's grid: u ~ U[0, 1], σ = (σmax^{1/ρ} + u(σmin^{1/ρ} − σmax^{1/ρ}))^ρ,
+    which covers the noise levels a few-step sampler actually visits, up to σ_max)."""
+    if dist == "teacher":
+        return (torch.randn(b, generator=generator) * noise["p_std"] + noise["p_mean"]).exp()
+    if dist == "karras":
+        rho = noise["rho"]
+        hi, lo = noise["sigma_max"] ** (1 / rho), noise["sigma_min"] ** (1 / rho)
+        return (hi + torch.rand(b, generator=generator) * (lo - hi)) ** rho
+    raise ValueError(f"unknown sigma distribution {dist!r}: use 'teacher' or 'karras'")
+
+
 class RectifiedDiffusionTask:
     """``TrainTask`` of AudioTurbo: the student regresses x0' from x0' + σ·ε (ε stored)."""
 
     def __init__(self, kind: str, config: Mapping[str, Any], student: EDMDenoiser, pairs: Pairs,
                  tokens: torch.Tensor, mask: torch.Tensor, null: dict, settings: Mapping[str, Any],
-                 batch: int, noise: tuple[float, float]) -> None:
+                 batch: int, noise: Mapping[str, float]) -> None:
         self.kind, self.config = kind, dict(config)
         self.student, self.pairs = student.requires_grad_(True), pairs
         self.tokens, self.mask, self.null = tokens, mask, null
         self.settings, self.batch_size = dict(settings), batch
-        self.p_mean, self.p_std = noise
+        self.noise = dict(noise)
+        draw_sigma(1, torch.Generator(), self.settings["sigma_dist"], self.noise)  # fail early if unknown
         self.offline_teacher_nfe = pairs.teacher_nfe  # the budget charges the pairs' cost
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -54,7 +68,7 @@ class RectifiedDiffusionTask:
         drop = torch.rand(b, generator=generator) < self.settings["p_uncond"]
         null = {k: v.expand(b, *v.shape[1:]) for k, v in self.null.items()}
         cond = drop_condition({"tokens": batch["tokens"], "mask": batch["mask"]}, null, drop)
-        sigma = (torch.randn(b, generator=generator) * self.p_std + self.p_mean).exp().to(x0)
+        sigma = draw_sigma(b, generator, self.settings["sigma_dist"], self.noise).to(x0)
         denoised = self.student(x0 + sigma.view(-1, 1, 1) * eps, sigma, cond)  # the paired ε
         loss = pseudo_huber(denoised - x0, self.settings["huber_c"])
         return loss, {"dropped": float(drop.float().mean())}, 0

@@ -135,3 +135,16 @@ def test_a_training_killed_midway_resumes_to_a_bit_identical_checkpoint(name, mi
               for run in ("killed", "whole")]
     assert finals[0].keys() == finals[1].keys()
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+
+
+def test_the_karras_sigma_draw_spans_the_sampling_grid_and_the_teacher_draw_is_edms_lognormal():
+    from systems.tasks.rectified_diffusion import draw_sigma
+
+    noise = {"p_mean": -1.2, "p_std": 1.2, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0}
+    karras = draw_sigma(20000, torch.Generator().manual_seed(0), "karras", noise)
+    assert 0.002 <= karras.min() and karras.max() <= 80.0 and (karras > 20).float().mean() > 0.1
+    teacher = draw_sigma(20000, torch.Generator().manual_seed(0), "teacher", noise)
+    assert teacher.log().mean().item() == pytest.approx(-1.2, abs=0.05)
+    assert (teacher > 20).float().mean() < 0.001   # why "karras" is the default (systems.audioturbo)
+    with pytest.raises(ValueError, match="unknown sigma distribution"):
+        draw_sigma(2, torch.Generator(), "uniform", noise)
