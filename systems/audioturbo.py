@@ -12,8 +12,8 @@ solver, steps, CFG nor its learning rate (systems-reference §7.1), so Rectified
 reference values are the fallback, scaled to a 2-core CPU:
 
 - pairs: 1024 (2 seeds × 512 training captions; the CPU recipe says 4096) from the teacher's
-  own deterministic sampler, Heun with 16 steps on its Karras grid (the recipe: Heun/DPM++ 32),
-  at CFG 3 (the teacher's default; RD: 5);
+  own deterministic sampler, Heun with 10 steps on its Karras grid (19 NFE; the recipe: Heun/DPM++
+  32 — 10 keeps the pairs within the 5-min training goal), at CFG 3 (the teacher's default; RD: 5);
 - AdamW lr 1e-4 (RD: 5e-6 on SD; a tiny network tolerates more), weight decay 1e-3, gradient
   clip 1.0, CFG dropout 0.1 with the project's null prompt, pseudo-Huber c = 1e-3 (RD code);
 - EMA 0.995 of the weights (RD's EMA is not documented; a short budget needs a short half-life);
@@ -22,8 +22,8 @@ reference values are the fallback, scaled to a 2-core CPU:
   distribution (ln σ ~ N(−1.2, 1.2²), ``"teacher"``). RD/AudioTurbo retrain on their VP teacher's
   training distribution, t ~ U{0…999}, which spans the whole sampling path; the EDM log-normal
   puts ~0.02 % of its mass above σ = 20, so a student trained on it never sees the levels its
-  first (and, at one step, only) step starts from. Measured on the tiny teacher (1 000 updates,
-  RMSE of the one-step x̂0 to the paired x0' on 64 held-out seeds; the teacher's own one-step
+  first (and, at one step, only) step starts from. Measured on the 3 000-update tiny teacher
+  (1 000 updates; RMSE of the one-step x̂0 to the paired x0' on 64 held-out seeds; the teacher's one-step
   x̂0: 0.40): "teacher" 0.29, "karras" 0.20 (2× closer; 0.13 on training pairs); at σ = 1 both
   are ~2× closer than the teacher (0.05 vs 0.12), so the coupling is learned where trained;
 - inference CFG 1.5 (RD's evaluation), Euler on the teacher's Karras grid (RD: DDIM "trailing").
@@ -64,7 +64,7 @@ class AudioTurbo(TrainedDenoiserSystem):
     )
     trained_from = "teacher"
     default_sampler, default_guidance = "euler", 1.5
-    train_defaults = {"n_pairs": 1024, "pair_sampler": "heun", "pair_steps": 16, "pair_guidance": 3.0,
+    train_defaults = {"n_pairs": 1024, "pair_sampler": "heun", "pair_steps": 10, "pair_guidance": 3.0,
                       "lr": 1e-4, "weight_decay": 1e-3, "grad_clip": 1.0, "p_uncond": 0.1, "huber_c": 1e-3,
                       "ema": 0.995, "seed": 0, "sanity_items": 64, "sigma_dist": "karras"}
     test_settings = {"n_pairs": 16, "pair_steps": 2, "sanity_items": 4}

@@ -23,7 +23,7 @@ RULES = {
 
 #: the accelerator budget per size preset (tiny: ≤ 5 min on a 2-core CPU)
 ACCELERATOR = {
-    "tiny": Budget(max_updates=1000, batch=32, max_wall_s=900.0, max_teacher_nfe=200_000),
+    "tiny": Budget(max_updates=800, batch=32, max_wall_s=900.0, max_teacher_nfe=200_000),
     "micro": Budget(max_updates=4, batch=4, max_wall_s=300.0, max_teacher_nfe=20_000),
 }
 SCRATCH_WALL_S = {"tiny": 1800.0, "micro": 300.0}
