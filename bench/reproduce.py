@@ -32,14 +32,34 @@ def reproduce(card: Card, out_dir: str | Path, *, run_dir: str | Path | None = N
     """Judge ``card`` on a run and write the report; returns ``{"card", "claims", "paths"}``."""
     out = Path(out_dir)
     check_out_dir(out, card.name)
+    speed = None
     if run_dir is None:
         results, run_path = run_card_protocol(card, out, device, progress), out / RUN_SUBDIR
+        speed = measure_default_points(card, device, progress)
     else:
         results, run_path = load_results(Path(run_dir)), Path(run_dir)
     check_protocol(card, results, run_path)
     verdicts = judge_card(card, results)
-    paths = write_outputs(card, results, verdicts, out, run_path)
-    return {"card": card.name, "claims": verdicts, "paths": paths}
+    paths = write_outputs(card, results, verdicts, out, run_path, speed)
+    return {"card": card.name, "claims": verdicts, "paths": paths, "speed": speed}
+
+
+def measure_default_points(card: Card, device: str, progress: bool) -> dict:
+    """Every system's default point timed in interleaved rounds in this process (bench.speed_compare)."""
+    from bench.protocols import get_protocol
+    from bench.runner import prompt_items
+    from bench.speed_compare import build_point, compare_points, entry_for
+    from systems.components.shared import load_components
+
+    protocol = get_protocol(card.protocol)
+    components = load_components(protocol.preset, device, progress=False)
+    points = {}
+    for system, (sampler, steps, *rest) in card.default_points.items():
+        guidance = rest[0] if rest else None
+        entry = entry_for(protocol, system, sampler, steps, guidance)
+        if entry is not None:
+            points[system] = (build_point(entry, components), sampler, steps, guidance)
+    return compare_points(points, prompt_items(protocol), protocol.duration_s, progress=progress)
 
 
 def check_out_dir(out: Path, card_name: str) -> None:
@@ -93,30 +113,33 @@ def judge_card(card: Card, results: dict) -> list[dict]:
     return [judge(claim, results, card.metrics) for claim in card.claims]
 
 
-def report_blocks(card: Card, results: dict, verdicts: list[dict], run_path: Path) -> list[Block]:
+def report_blocks(card: Card, results: dict, verdicts: list[dict], run_path: Path,
+                  speed: dict | None = None) -> list[Block]:
     rows = results.get("rows", [])
     teacher = results.get("protocol", {}).get("resolution", {}).get("system", "teacher")
+    timing = sections.measured_speed_blocks(card, speed, teacher) if speed else \
+        sections.speed_blocks(card, rows, teacher)
     return [*sections.title_blocks(card), *sections.paper_number_blocks(card, rows),
             *sections.claim_blocks(verdicts), *sections.training_blocks(rows),
-            *sections.speed_blocks(card, rows, teacher), *sections.deviation_blocks(card),
-            *sections.provenance_blocks(results, str(run_path))]
+            *timing, *sections.deviation_blocks(card), *sections.provenance_blocks(results, str(run_path))]
 
 
-def claims_document(card: Card, results: dict, verdicts: list[dict], run_path: Path) -> dict:
-    """What claims.json holds: the card, the run it was judged on, and every verdict."""
+def claims_document(card: Card, results: dict, verdicts: list[dict], run_path: Path,
+                    speed: dict | None = None) -> dict:
+    """What claims.json holds: the card, the run it was judged on, every verdict, the speed check."""
     protocol = results.get("protocol", {})
     return {"card": card.name, "paper": card.paper, "url": card.url,
             "protocol": {k: protocol.get(k) for k in ("name", "version", "hash")},
             "run": str(run_path), "run_created": results.get("created"), "alpha": ALPHA,
-            "metrics": list(card.metrics), "claims": verdicts}
+            "metrics": list(card.metrics), "claims": verdicts, "speed": speed}
 
 
 def write_outputs(card: Card, results: dict, verdicts: list[dict], out: Path,
-                  run_path: Path) -> dict[str, str]:
-    blocks = report_blocks(card, results, verdicts, run_path)
+                  run_path: Path, speed: dict | None = None) -> dict[str, str]:
+    blocks = report_blocks(card, results, verdicts, run_path, speed)
     # claims.json first: it names the card that owns the folder (check_out_dir reads it);
     # allow_nan=False: a NaN anywhere is a bug to surface, never a value to write
-    texts = {CLAIMS_JSON: json.dumps(claims_document(card, results, verdicts, run_path), indent=2,
+    texts = {CLAIMS_JSON: json.dumps(claims_document(card, results, verdicts, run_path, speed), indent=2,
                                      ensure_ascii=False, allow_nan=False) + "\n",
              REPORT_MD: to_markdown(blocks),
              REPORT_HTML: to_html(blocks, f"Reproduction card: {card.paper}")}

@@ -212,6 +212,36 @@ def speed_line(card: Card, rows: list[dict], system: str, base: dict) -> tuple[t
             fmt(ratio(base_e2e, e2e)), fmt(nfe_ratio), check), own_fallback
 
 
+def measured_speed_blocks(card: Card, speed: dict, teacher: str) -> list[Block]:
+    """The speed check from interleaved timings of every default point (bench.speed_compare)."""
+    head: list[Block] = [Heading("Speed at each system's default point")]
+    base = speed.get(teacher)
+    if base is None:
+        return head + [Para(f"No speedup: the reference system {teacher} was not timed.")]
+    rows = tuple(measured_line(card, system, speed[system], base) for system in speed)
+    any_point = next(iter(speed.values()))
+    text = Para(MEASURED_TEXT.format(teacher=teacher, rounds=any_point["rounds"], batch=any_point["batch"],
+                                     share=SPEEDUP_SHARE))
+    return head + [text, Table(SPEED_HEADER, rows)]
+
+
+def measured_line(card: Card, system: str, point: dict, base: dict) -> tuple[str, ...]:
+    speedup, e2e = ratio(base["denoise_s"], point["denoise_s"]), ratio(base["wall_s"], point["wall_s"])
+    nfe_ratio = ratio(base["nfe"], point["nfe"])
+    check = DASH if speedup is None or nfe_ratio is None else \
+        ("yes" if speedup >= SPEEDUP_SHARE * nfe_ratio else "no")
+    return (system, card.default_ref(system).label(), fmt(point["nfe"]), fmt(point["denoise_s"]),
+            fmt(point["wall_s"]), fmt(speedup), fmt(e2e), fmt(nfe_ratio), check)
+
+
+MEASURED_TEXT = ("Measured in one process after the run: {rounds} interleaved rounds, each timing every "
+                 "system's default point once on the same {batch} prompts and seeds (same noise); the "
+                 "medians are shown. Speedup = {teacher}'s time / the system's time; NFE ratio = "
+                 "{teacher}'s NFE / the system's NFE. The check asks for a denoiser speedup of at least "
+                 "{share:g} × the NFE ratio; end-to-end time is shown beside it because text encoding "
+                 "and Griffin-Lim decoding do not shrink with NFE.")
+
+
 # --- deviations and provenance ---------------------------------------------------------------------
 
 def deviation_blocks(card: Card) -> list[Block]:

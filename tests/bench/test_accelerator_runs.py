@@ -17,8 +17,8 @@ from tests.bench.test_runner import micro_protocol
 TURBO_SETTINGS = {"n_pairs": 16, "pair_steps": 2, "sanity_items": 4}
 
 
-def turbo(**kw) -> SystemEntry:
-    return SystemEntry("audioturbo", samplers=("euler",), steps=(1,), budget=budget_for("teacher", "micro"),
+def turbo(steps=(1,), **kw) -> SystemEntry:
+    return SystemEntry("audioturbo", samplers=("euler",), steps=steps, budget=budget_for("teacher", "micro"),
                        train=TURBO_SETTINGS, **kw)
 
 
@@ -82,3 +82,31 @@ def test_bench_train_system_uses_the_shared_budget(tmp_path, capsys):
     assert main(args) == 0
     record = json.loads(capsys.readouterr().out)["lafma"]
     assert record["updates"] == teacher_budget("micro").max_updates and record["rule"] == RULES["scratch"]
+
+
+@pytest.fixture(scope="module")
+def micro_components(tmp_path_factory):
+    from systems.components.shared import load_components
+    from systems.training.store import ComponentStore
+
+    store = ComponentStore(tmp_path_factory.mktemp("components"))
+    return load_components("micro", "cpu", store=store, progress=False)
+
+
+def test_default_points_are_timed_interleaved_with_their_denoiser_share(micro_components):
+    from bench.cards import get_card
+    from bench.cards.document import to_markdown
+    from bench.cards.sections import measured_speed_blocks
+    from bench.runner import GenItem
+    from bench.speed_compare import build_point, compare_points, entry_for
+
+    protocol = replace(micro_protocol(), systems=(SystemEntry("teacher", ("heun",), (4,)), turbo(steps=(2,))))
+    teacher = build_point(entry_for(protocol, "teacher", "heun", 4), micro_components)
+    student = build_point(entry_for(protocol, "audioturbo", "euler", 2, 1.5), micro_components)
+    points = {"teacher": (teacher, "heun", 4, None), "audioturbo": (student, "euler", 2, None)}
+    items = [GenItem("p0", "a loud beep", 0, {}), GenItem("p1", "soft rain", 1, {})]
+    speed = compare_points(points, items, None, rounds=2, batch=2, progress=False)
+    assert speed["teacher"]["nfe"] == 2 * (2 * 4 - 1) and speed["audioturbo"]["nfe"] == 2 * 2
+    assert all(p["rounds"] == 2 and 0 < p["denoise_s"] < p["wall_s"] for p in speed.values())
+    text = to_markdown(measured_speed_blocks(get_card("audioturbo"), speed, "teacher"))
+    assert "2 interleaved rounds" in text and "| audioturbo |" in text

@@ -115,13 +115,20 @@ def test_without_run_the_cards_protocol_is_run_resumably_into_out_run(tmp_path, 
         calls.append((protocol, out, kwargs))
         return card_results()
 
+    speed = {"teacher": {"nfe": 62, "batch": 8, "rounds": 7, "wall_s": 0.8, "denoise_s": 0.62},
+             "audioturbo": {"nfe": 10, "batch": 8, "rounds": 7, "wall_s": 0.3, "denoise_s": 0.1}}
     monkeypatch.setattr("bench.protocols.get_protocol", lambda name: f"<protocol {name}>")
     monkeypatch.setattr("bench.runner.run_protocol", fake_run_protocol)
+    monkeypatch.setattr(reproduce_module, "measure_default_points", lambda card, device, progress: speed)
     outcome = reproduce_module.reproduce(CARD, tmp_path / "out", device="cpu", progress=False)
     assert calls == [("<protocol audioturbo-card>", tmp_path / "out" / "run",
                       {"resume": True, "device": "cpu", "progress": False})]
     assert outcome["paths"]["claims.json"] == str(tmp_path / "out" / "claims.json")
-    assert json.loads((tmp_path / "out" / "claims.json").read_text())["run"] == str(tmp_path / "out" / "run")
+    claims = json.loads((tmp_path / "out" / "claims.json").read_text())
+    assert claims["run"] == str(tmp_path / "out" / "run") and claims["speed"] == speed
+    report = (tmp_path / "out" / "reproduction.md").read_text()
+    # denoiser speedup 6.2 ≥ 0.9 × NFE ratio 6.2: yes; measured in interleaved rounds, not read from rows
+    assert "7 interleaved rounds" in report and "| 6.2 | 2.667 | 6.2 | yes |" in report
 
 
 def test_paper_numbers_are_set_beside_ours_with_the_not_comparable_warning():
