@@ -55,7 +55,9 @@ def compare_points(points: dict[str, tuple], items, duration_s, rounds: int = RO
 
 
 def _summary(calls: list, nfe: int, batch: int) -> dict:
+    """Medians of the timed calls; no denoiser time (None) when the system does not report it."""
+    phases = [c[2] for c in calls]
+    denoise = [p["denoise_s"] for p in phases if "denoise_s" in p]
     return {"nfe": nfe, "batch": batch, "rounds": len(calls),
             "wall_s": statistics.median(c[0] for c in calls),
-            "denoise_s": statistics.median(c[2].get("denoise_s", float("nan")) for c in calls)
-            if all("denoise_s" in c[2] for c in calls) else None}
+            "denoise_s": statistics.median(denoise) if len(denoise) == len(calls) else None}
