@@ -22,6 +22,7 @@ SYSTEMS: dict[str, str] = {
     "teacher": "systems.teacher:TeacherSystem",
     "audioturbo": "systems.audioturbo:AudioTurbo",
     "lafma": "systems.lafma:LAFMA",
+    "arc": "systems.arc:ARC",
 }
 
 

@@ -20,10 +20,7 @@ import torch
 
 from systems.api import SystemInfo
 from systems.components.dit import DiT
-from systems.components.edm import pad_tokens
 from systems.components.shared import warmup_cosine
-from systems.components.teacher_task import encode_all, encode_captions
-from systems.data import load_clips
 from systems.samplers.grids import flow_uniform
 from systems.tasks.flow_matching import FlowDenoiser, FlowMatchingTask
 from systems.trained import TrainedDenoiserSystem
@@ -70,16 +67,12 @@ class LAFMA(TrainedDenoiserSystem):
                        make_task=lambda full_key: self._task(full_key, settings, batch))
 
     def _task(self, key: dict, settings: dict, batch: int) -> FlowMatchingTask:
-        preset, comps = self.components.preset, self.components
-        clips = load_clips(preset.data, preset.mel.sample_rate, preset.clip_duration_s, progress=True)
-        latents = encode_all(comps.ae, clips.wav.to(comps.device))
-        tokens, mask = encode_captions(comps.text, clips.captions)
-        null_tokens, null_mask = comps.text.null(1)
-        null = dict(zip(("tokens", "mask"), pad_tokens(null_tokens, null_mask, tokens.shape[1])))
+        data = self.training_data()
         with torch.random.fork_rng():   # initial weights depend on the seed only
             torch.manual_seed(settings["seed"])
-            flow = FlowDenoiser(DiT(preset.teacher)).to(comps.device)
-        return FlowMatchingTask(self.info.name, key, flow, latents, tokens, mask, null, settings, batch)
+            flow = FlowDenoiser(DiT(self.components.preset.teacher)).to(self.components.device)
+        return FlowMatchingTask(self.info.name, key, flow, data["latents"], data["tokens"], data["mask"],
+                                data["null"], settings, batch)
 
     def build_network(self, weights: Mapping[str, Any]) -> FlowDenoiser:
         flow = FlowDenoiser(DiT(self.components.preset.teacher))

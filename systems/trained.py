@@ -11,6 +11,9 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from systems.api import Accelerator, GenRequest, GenResult, SystemInputError
+from systems.components.edm import pad_tokens
+from systems.components.teacher_task import encode_all, encode_captions
+from systems.data import load_clips
 from systems.teacher import TeacherSystem
 from systems.training.budget import Budget, TrainReport
 from systems.training.checkpoint import config_hash
@@ -47,6 +50,17 @@ class TrainedDenoiserSystem(TeacherSystem, Accelerator):
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
         """How this system trains (store key, task, trainer options)."""
         raise NotImplementedError
+
+    def training_data(self) -> dict[str, Any]:
+        """The teacher's training clips as frozen-encoder inputs: latents [N, C, F], caption tokens,
+        masks, the captions themselves and the null condition padded to the same length."""
+        preset, comps = self.components.preset, self.components
+        clips = load_clips(preset.data, preset.mel.sample_rate, preset.clip_duration_s, progress=True)
+        tokens, mask = encode_captions(comps.text, clips.captions)
+        null_tokens, null_mask = comps.text.null(1)
+        null = dict(zip(("tokens", "mask"), pad_tokens(null_tokens, null_mask, tokens.shape[1])))
+        return {"latents": encode_all(comps.ae, clips.wav.to(comps.device)), "tokens": tokens, "mask": mask,
+                "captions": list(clips.captions), "null": null}
 
     def build_network(self, weights: Mapping[str, Any]):
         """The EDM-form denoiser holding ``weights`` (eval mode, frozen, on the components' device)."""

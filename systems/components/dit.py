@@ -107,6 +107,17 @@ class DiT(nn.Module):
         c = self.time_mlp(sinusoid(c_noise * 1000.0, self.cfg.fourier_dim)) + self.pooled_proj(pooled)
         return c, self.text_proj(tokens)
 
+    def trunk(self, x, c_noise, tokens, mask, depth: int) -> torch.Tensor:
+        """Hidden states [B, F/patch, width] after the first ``depth`` blocks (ARC's discriminator)."""
+        c, text = self.conditioning(c_noise, tokens, mask)
+        b, channels, frames = x.shape
+        tokens_in = x.transpose(1, 2).reshape(b, frames // self.cfg.patch, channels * self.cfg.patch)
+        positions = torch.arange(tokens_in.shape[1], device=x.device)
+        h = self.inp(tokens_in) + sinusoid(positions, self.cfg.width)[None]
+        for block in self.blocks[:depth]:
+            h = block(h, c, text, mask)
+        return h
+
     def forward(self, x, c_noise, tokens, mask, return_features: bool = False):
         c, text = self.conditioning(c_noise, tokens, mask)
         b, channels, frames = x.shape

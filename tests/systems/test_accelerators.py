@@ -148,3 +148,58 @@ def test_the_karras_sigma_draw_spans_the_sampling_grid_and_the_teacher_draw_is_e
     assert (teacher > 20).float().mean() < 0.001   # why "karras" is the default (systems.audioturbo)
     with pytest.raises(ValueError, match="unknown sigma distribution"):
         draw_sigma(2, torch.Generator(), "uniform", noise)
+
+
+# ---------------------------------------------------------------- ARC
+
+def test_arc_grid_is_the_logsnr_pingpong_grid():
+    from systems.arc import arc_grid
+
+    grid = arc_grid(2, 80.0)
+    assert grid.tolist() == pytest.approx([80.0, math.exp((math.log(80.0) - 2.0) / 2), 0.0])
+    assert arc_grid(1, 80.0).tolist() == [80.0, 0.0]
+    assert (arc_grid(8, 80.0).diff() < 0).all()
+
+
+def test_arc_discriminator_is_a_truncated_teacher_giving_a_sequence_of_logits(micro_components):
+    from systems.tasks.arc import Discriminator
+
+    teacher = micro_components.teacher
+    disc = Discriminator(teacher, 1)
+    assert len(disc.net.blocks) == 1 and len(teacher.net.blocks) == 2      # the teacher is untouched
+    ours, theirs = disc.net.blocks[0].state_dict(), teacher.net.blocks[0].state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    x = torch.randn(3, 16, 64)
+    cond = {"tokens": torch.randn(3, 5, 384), "mask": torch.ones(3, 5, dtype=torch.bool)}
+    logits = disc(x, torch.full((3,), 2.0), cond)
+    assert logits.shape == (3, 64 // 2 // 4)   # patch 2, two stride-2 convolutions
+    with pytest.raises(ValueError, match="depth must be 1 … 2"):
+        Discriminator(teacher, 3)
+
+
+@pytest.mark.parametrize("settings, budget, words", [
+    ({"disc_depth": 9}, Budget(max_updates=2, batch=4), "disc_depth must be an int in 1 … 2"),
+    ({"disc_depth": 0}, Budget(max_updates=2, batch=4), "disc_depth must be an int in 1 … 2"),
+    ({}, Budget(max_updates=2, batch=1), "a batch of 1 cannot be deranged"),
+])
+def test_arc_refuses_bad_settings_before_any_training(settings, budget, words, micro_components, tmp_path):
+    from systems.arc import ARC
+    from systems.training import ComponentStore
+
+    store = ComponentStore(tmp_path / "store")
+    with pytest.raises(SystemInputError, match=words):
+        ARC.from_components(micro_components).fit(budget, settings=settings, store=store, progress=False)
+    assert not any((tmp_path / "store").glob("arc-*/train"))   # nothing was trained
+
+
+def test_arc_training_alternates_generator_and_discriminator_updates(micro_components, tmp_path):
+    import json
+
+    from systems.arc import ARC
+    from systems.training import ComponentStore
+
+    system = ARC.from_components(micro_components)
+    report = system.fit(Budget(max_updates=4, batch=4), store=ComponentStore(tmp_path / "s"), progress=False)
+    assert report.updates == 4 and report.online_teacher_nfe == 0
+    lines = [json.loads(line) for line in next((tmp_path / "s").glob("arc-*/train/log.jsonl")).open()]
+    assert {"loss_g", "loss_relativistic", "loss_contrastive"} <= set(lines[-1])

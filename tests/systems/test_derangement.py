@@ -32,7 +32,8 @@ def test_negatives_never_share_the_items_caption_for_every_batch_size(seed):
 
 def test_every_distinct_caption_can_be_a_negative_and_the_draw_follows_the_generator():
     captions = [f"c{i}" for i in range(5)]
-    seen = {tuple(caption_derangement(captions, torch.Generator().manual_seed(s)).tolist()) for s in range(40)}
+    draws = (caption_derangement(captions, torch.Generator().manual_seed(s)) for s in range(40))
+    seen = {tuple(d.tolist()) for d in draws}
     assert len(seen) > 5   # random cycles, not one fixed roll
     a, b = (caption_derangement(captions, torch.Generator().manual_seed(3)) for _ in range(2))
     assert torch.equal(a, b)
