@@ -23,6 +23,8 @@ SYSTEMS: dict[str, str] = {
     "audioturbo": "systems.audioturbo:AudioTurbo",
     "lafma": "systems.lafma:LAFMA",
     "arc": "systems.arc:ARC",
+    "arc-no-contrastive": "systems.arc_no_contrastive:ARCNoContrastive",
+    "arc-lsgan": "systems.arc_lsgan:ARCLeastSquares",
 }
 
 

@@ -51,8 +51,8 @@ class ARC(TrainedDenoiserSystem):
     )
     trained_from = "teacher"
     default_sampler, default_guidance = "pingpong", 1.0
-    train_defaults = {"disc_depth": 2, "lr": 5e-5, "contrastive_weight": 1.0, "p_uncond": 0.1, "ema": 0.999,
-                      "grad_clip": 1.0, "seed": 0}
+    train_defaults = {"disc_depth": 2, "lr": 5e-5, "contrastive_weight": 1.0, "adversarial": "relativistic",
+                      "p_uncond": 0.1, "ema": 0.999, "grad_clip": 1.0, "seed": 0}
 
     def noise_grid(self, steps: int):
         return arc_grid(steps, float(self.components.preset.sampling["sigma_max"]))
@@ -71,6 +71,9 @@ class ARC(TrainedDenoiserSystem):
         if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= total:
             raise SystemInputError(f"arc: disc_depth must be an int in 1 … {total} (the teacher's DiT has "
                                    f"{total} blocks; the discriminator is a truncated copy), got {depth!r}")
+        if settings["adversarial"] not in ("relativistic", "lsgan"):
+            raise SystemInputError(f"arc: adversarial must be 'relativistic' or 'lsgan', got "
+                                   f"{settings['adversarial']!r}")
         if settings["contrastive_weight"] > 0 and batch < 2:
             raise SystemInputError(f"arc: a batch of {batch} cannot be deranged: the contrastive term pairs "
                                    "every clip with another item's prompt; give Budget(batch=2 or more)")
@@ -93,4 +96,5 @@ class ARC(TrainedDenoiserSystem):
         net = EDMDenoiser(DiT(preset.teacher), sigma_data=preset.ae.sigma_data)
         net.load_state_dict(weights)
         return net.to(self.components.device).eval().requires_grad_(False)
+
 

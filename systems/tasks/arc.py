@@ -10,6 +10,9 @@ plus a small convolutional head giving a sequence of logits. Even updates train 
   ``L_G = softplus(D(real) − D(fake))``, ``L_R = softplus(−(D(real) − D(fake)))``;
 - contrastive: ``L_C = softplus(−(D(real, c) − D(real, c̃)))`` with c̃ from a derangement over the
   batch's distinct captions (:mod:`systems.tasks.derangement`); ``L_D = L_R + λ_c·L_C``.
+- ablations: ``contrastive_weight = 0`` (relativistic only) and ``adversarial = "lsgan"`` (least
+  squares, Mao et al. 2017: ``L_G = (D(fake) − 1)²``, ``L_D = (D(real) − 1)² + D(fake)²``, the
+  contrastive term kept).
 
 Noise levels σ_g and σ_d are log-SNR uniform: λ ~ U[−6, 2], σ = e^{−λ} (stable-audio-tools'
 logsnr convention t = sigmoid(−λ), σ = t/(1 − t)), clipped to the teacher's [σ_min, σ_max].
@@ -102,14 +105,16 @@ class ARCTask:
         eps = torch.randn(x0.shape, generator=generator).to(x0)     # shared re-noising noise
         real_logits = self.d(x0 + sigma.view(-1, 1, 1) * eps, sigma, cond)
         fake_logits = self.d(fake0 + sigma.view(-1, 1, 1) * eps, sigma, cond)
+        lsgan = self.settings["adversarial"] == "lsgan"
         if train_g:
-            loss = F.softplus(real_logits - fake_logits).mean()
+            loss = ((fake_logits - 1) ** 2).mean() if lsgan else F.softplus(real_logits - fake_logits).mean()
             return loss, {"loss_g": float(loss.detach())}, 0
-        relativistic = F.softplus(-(real_logits - fake_logits)).mean()
+        adversarial = (((real_logits - 1) ** 2).mean() + (fake_logits ** 2).mean()) if lsgan else \
+            F.softplus(-(real_logits - fake_logits)).mean()
         real = x0 + sigma.view(-1, 1, 1) * eps
         contrastive = self._contrastive(real, sigma, cond, real_logits, batch, generator)
-        loss = relativistic + self.settings["contrastive_weight"] * contrastive
-        return loss, {"loss_relativistic": float(relativistic.detach()),
+        loss = adversarial + self.settings["contrastive_weight"] * contrastive
+        return loss, {"loss_adversarial": float(adversarial.detach()),
                       "loss_contrastive": float(contrastive.detach())}, 0
 
     def _sigma(self, b: int, generator: torch.Generator) -> torch.Tensor:

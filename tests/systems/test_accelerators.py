@@ -202,4 +202,25 @@ def test_arc_training_alternates_generator_and_discriminator_updates(micro_compo
     report = system.fit(Budget(max_updates=4, batch=4), store=ComponentStore(tmp_path / "s"), progress=False)
     assert report.updates == 4 and report.online_teacher_nfe == 0
     lines = [json.loads(line) for line in next((tmp_path / "s").glob("arc-*/train/log.jsonl")).open()]
-    assert {"loss_g", "loss_relativistic", "loss_contrastive"} <= set(lines[-1])
+    assert {"loss_g", "loss_adversarial", "loss_contrastive"} <= set(lines[-1])
+
+
+@pytest.mark.parametrize("name, change", [("arc-no-contrastive", {"contrastive_weight": 0.0}),
+                                          ("arc-lsgan", {"adversarial": "lsgan"})])
+def test_arc_ablations_differ_from_arc_in_one_setting(name, change, micro_components, tmp_path):
+    import json
+
+    from systems import get_system
+    from systems.arc import ARC
+    from systems.training import ComponentStore
+
+    cls = get_system(name)
+    assert {**ARC.train_defaults, **change} == dict(cls.train_defaults) and cls.trained_from == "teacher"
+    cls.from_components(micro_components).fit(Budget(max_updates=2, batch=4), store=ComponentStore(tmp_path),
+                                              progress=False)
+    last = [json.loads(line) for line in next(tmp_path.glob(f"{name}-*/train/log.jsonl")).open()][-1]
+    if "contrastive_weight" in change:
+        assert last["loss_contrastive"] == 0.0
+    arc, store = ARC.from_components(micro_components), ComponentStore(tmp_path)
+    with pytest.raises(SystemInputError, match="adversarial must be"):
+        arc.fit(Budget(max_updates=2, batch=4), settings={"adversarial": "x"}, store=store)
