@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.runner import RunError, run_protocol
     from common.registry import UnknownNameError
     from metrics.threads import apply_torch_threads
+    from systems.api import SystemInputError
 
     apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         results = run_protocol(protocol, out, resume=args.resume, device=args.device,
                                progress=not args.quiet, speed=not args.no_speed, cache=not args.no_cache,
                                speed_profile=args.speed_profile)
-    except (RunError, UnknownNameError) as exc:
+    except (RunError, UnknownNameError, SystemInputError) as exc:  # a system's own refusal, e.g. a setting
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary(results, out))

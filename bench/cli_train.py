@@ -56,6 +56,7 @@ def summarise(report: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from bench.protocols.budgets import budget_for
     from bench.speed import peak_ram_mb
     from metrics.threads import apply_torch_threads
     from systems.components.shared import load_components
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         preset = preset_from_args(args)
         system_cls = None if args.target == "components" else accelerator_class(args.target)
+        budget = None if system_cls is None else budget_for(system_cls.trained_from, preset)
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {"preset": preset.name, "store": str(store.root), "hashes": components.hashes,
                "trained": {kind: summarise(report) for kind, report in components.reports.items()}}
     if system_cls is not None:
-        summary[args.target] = train_accelerator(system_cls, components, preset.name, store, not args.quiet)
+        summary[args.target] = train_accelerator(system_cls, components, budget, store, not args.quiet)
     summary.update(wall_s=round(time.perf_counter() - start, 1), peak_rss_mb=round(peak_ram_mb(), 1))
     print(json.dumps(summary, indent=2))
     return 0
@@ -94,10 +96,10 @@ def accelerator_class(name: str):
     return cls
 
 
-def train_accelerator(cls, components, preset_name: str, store, progress: bool) -> dict:
-    """Fit ``cls`` under the preset's shared budget; its training record."""
-    from bench.protocols.budgets import RULES, budget_for
+def train_accelerator(cls, components, budget, store, progress: bool) -> dict:
+    """Fit ``cls`` under the preset's shared ``budget``; its training record."""
+    from bench.protocols.budgets import RULES
 
     system = cls.from_components(components)
-    system.fit(budget_for(cls.trained_from, preset_name), store=store, progress=progress)
+    system.fit(budget, store=store, progress=progress)
     return {**system.training_record(), "rule": RULES[cls.trained_from]}

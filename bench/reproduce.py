@@ -53,13 +53,16 @@ def measure_default_points(card: Card, device: str, progress: bool) -> dict:
 
     protocol = get_protocol(card.protocol)
     components = load_components(protocol.preset, device, progress=False)
-    points = {}
+    points, missing = {}, {}
     for system, (sampler, steps, *rest) in card.default_points.items():
         guidance = rest[0] if rest else None
         entry = entry_for(protocol, system, sampler, steps, guidance)
-        if entry is not None:
+        if entry is None:
+            missing[system] = {"missing": f"no entry of {card.protocol} runs {system} {sampler} {steps}"}
+        else:
             points[system] = (build_point(entry, components), sampler, steps, guidance)
-    return compare_points(points, prompt_items(protocol), protocol.duration_s, progress=progress)
+    timed = compare_points(points, prompt_items(protocol), protocol.duration_s, progress=progress)
+    return {**timed, **missing}
 
 
 def check_out_dir(out: Path, card_name: str) -> None:

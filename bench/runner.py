@@ -30,15 +30,12 @@ from tqdm.auto import tqdm
 
 from bench import row_metrics
 from bench.anchors import run_anchors
+from bench.entries import RunError, check_entries, row_name, train_system  # noqa: F401  (re-exported)
 from bench.keys import content_key, write_audio_atomic, write_json, write_manifest
 from bench.protocols.base import Protocol, SystemEntry
 from bench.protocols.budgets import RULES
 from bench.resolution import resolution
 from common.paths import cache_root, shared_dir
-
-
-class RunError(ValueError):
-    """A run that cannot start or continue; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -222,45 +219,11 @@ def build_system(entry: SystemEntry, components):
     return get_system(entry.system).from_components(components, **entry.config)
 
 
-def check_entries(protocol: Protocol) -> None:
-    """Before any work: every system exists, and exactly the accelerators name a budget."""
-    from systems import get_system
-
-    for entry in protocol.systems:
-        kind = get_system(entry.system).kind   # an unknown name fails here, with the known ones
-        if kind == "accelerator" and entry.budget is None:
-            raise RunError(f"protocol {protocol.name!r} runs the accelerator {entry.system!r} without a "
-                           "training budget; give its SystemEntry budget=budget_for(...) "
-                           "(bench.protocols.budgets) so it trains under the shared rules")
-        if kind != "accelerator" and (entry.budget is not None or entry.train):
-            raise RunError(f"protocol {protocol.name!r} gives {entry.system!r} (a {kind}) a training "
-                           "budget or settings; only accelerators are trained inside a run")
-
-
-def train_system(ctx: RunContext, entry: SystemEntry, system, components) -> dict:
-    """Train (or reuse) an accelerator under its entry's budget; the training record of its rows."""
-    if system.kind != "accelerator":
-        return teacher_training(components) if entry.system == "teacher" else {}
-    t0 = time.perf_counter()
-    system.fit(entry.budget, settings=entry.train, progress=ctx.progress)
-    ctx.clock.add("train", time.perf_counter() - t0)
-    return {**system.training_record(), "rule": RULES[system.trained_from]}
-
-
-def teacher_training(components) -> dict:
-    """The shared teacher's own training, for the same columns (it is every accelerator's start)."""
-    train = components.reports.get("teacher", {}).get("train", {})
-    return {"updates": train.get("updates"), "batch": components.preset.teacher_train.batch,
-            "examples_seen": train.get("examples_seen"), "train_wall_s": train.get("wall_s"),
-            "online_teacher_nfe": 0, "offline_teacher_nfe": 0, "peak_train_ram_mb": None,
-            "stopped_by": train.get("stopped_by"), "trained_from": "data",
-            "rule": "the shared teacher: trained once per preset, the start of every accelerator"}
-
-
 def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_profile=None) -> dict:
     """One (system, sampler, steps) row: generate (resumable), evaluate, time it."""
     protocol, row_id = ctx.protocol, row_name(entry, sampler, steps)
     row_dir = ctx.out / "rows" / row_id
+    system_key = claim_row_dir(row_dir, system)
     if (row_dir / "row.json").exists():
         return json.loads((row_dir / "row.json").read_text())
     t0 = time.perf_counter()
@@ -273,7 +236,7 @@ def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_p
     ctx.clock.add("evaluate", time.perf_counter() - t0)
     row = {"row_id": row_id, "role": "system", "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
-           "metrics": metrics, "audio": audio_index(ctx.out, row_dir, ctx.items)}
+           "metrics": metrics, "audio": audio_index(ctx.out, row_dir, ctx.items), "system_key": system_key}
     if ctx.training:
         row["training"] = ctx.training
     row["speed"] = {"skipped": True}
@@ -288,10 +251,17 @@ def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_p
     return row
 
 
-def row_name(entry: SystemEntry, sampler: str, steps: int) -> str:
-    """``system/sampler/steps``, plus ``/cfgW`` when the entry fixes the guidance (a CFG sweep)."""
-    name = f"{entry.system}/{sampler}/{steps}"
-    return name if entry.guidance is None else f"{name}/cfg{entry.guidance:g}"
+def claim_row_dir(row_dir: Path, system) -> str:
+    """The content key of the system's settings (trained weights included), written into the row
+    folder; a resumed row made by other settings or weights (a retrained accelerator, a changed
+    code version) is discarded, clips and all, instead of being mixed into this run."""
+    key = content_key(system.cache_config())
+    stamp = row_dir / "system_key.txt"
+    if row_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != key):
+        shutil.rmtree(row_dir)
+    row_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key + "\n")
+    return key
 
 
 def evaluate_row(ctx: RunContext, gen_manifest: Path, clip_keys: list[str] | None) -> dict:

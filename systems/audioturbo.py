@@ -106,7 +106,7 @@ class AudioTurbo(TrainedDenoiserSystem):
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
         self._check_pair_cost(settings, budget)
         key = {"system": self.info.name, "teacher": dict(self.components.hashes), "settings": settings,
-               "code": CODE_VERSION}
+               "sampling": dict(self.components.preset.sampling), "code": CODE_VERSION}
         return FitPlan(kind=self.info.name, key=key, module="student", seed=settings["seed"],
                        ema_decay=settings["ema"], grad_clip=settings["grad_clip"],
                        make_task=lambda full_key: self._task(full_key, settings, batch),

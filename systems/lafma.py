@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import torch
 
-from systems.api import SystemInfo
+from systems.api import SystemInfo, SystemInputError
 from systems.components.dit import DiT
 from systems.components.shared import warmup_cosine
 from systems.samplers.grids import flow_uniform
@@ -60,7 +60,10 @@ class LAFMA(TrainedDenoiserSystem):
         key = {"system": self.info.name, "autoencoder": hashes["autoencoder"],
                "text": self.components.text.config(), "data": self.components.preset.data,
                "dit": self.components.preset.teacher.to_dict(), "settings": settings, "code": CODE_VERSION}
-        total = budget.max_updates or 1
+        if budget.max_updates is None:   # the cosine schedule needs the run's length
+            raise SystemInputError("lafma: its budget must fix max_updates (the learning-rate schedule "
+                                   "spans the run); give Budget(max_updates=..., batch=...)")
+        total = budget.max_updates
         return FitPlan(kind=self.info.name, key=key, module="flow", seed=settings["seed"],
                        ema_decay=settings["ema"], grad_clip=settings["grad_clip"],
                        lr_schedule=warmup_cosine(settings["warmup"], total),

@@ -216,16 +216,19 @@ def measured_speed_blocks(card: Card, speed: dict, teacher: str) -> list[Block]:
     """The speed check from interleaved timings of every default point (bench.speed_compare)."""
     head: list[Block] = [Heading("Speed at each system's default point")]
     base = speed.get(teacher)
-    if base is None:
-        return head + [Para(f"No speedup: the reference system {teacher} was not timed.")]
+    if base is None or "missing" in base:
+        why = base["missing"] if base else "not timed"
+        return head + [Para(f"No speedup: the reference system {teacher} was not timed ({why}).")]
     rows = tuple(measured_line(card, system, speed[system], base) for system in speed)
-    any_point = next(iter(speed.values()))
+    any_point = base
     text = Para(MEASURED_TEXT.format(teacher=teacher, rounds=any_point["rounds"], batch=any_point["batch"],
                                      share=SPEEDUP_SHARE))
     return head + [text, Table(SPEED_HEADER, rows)]
 
 
 def measured_line(card: Card, system: str, point: dict, base: dict) -> tuple[str, ...]:
+    if "missing" in point:
+        return (system, card.default_ref(system).label(), *([DASH] * 6), f"{DASH} ({point['missing']})")
     speedup, e2e = ratio(base["denoise_s"], point["denoise_s"]), ratio(base["wall_s"], point["wall_s"])
     nfe_ratio = ratio(base["nfe"], point["nfe"])
     check = DASH if speedup is None or nfe_ratio is None else \

@@ -29,20 +29,22 @@ ACCELERATOR = {
 SCRATCH_WALL_S = {"tiny": 1800.0, "micro": 300.0}
 
 
-def teacher_budget(preset_name: str) -> Budget:
-    """The teacher's own budget (from its preset), for systems trained from scratch."""
+def teacher_budget(preset) -> Budget:
+    """The teacher's own budget (from its preset, a name or a Preset), for systems trained from scratch."""
     from systems.components.presets import get_preset
 
-    train = get_preset(preset_name).teacher_train
-    return Budget(max_updates=train.updates, batch=train.batch, max_wall_s=SCRATCH_WALL_S.get(preset_name))
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    train = preset.teacher_train
+    return Budget(max_updates=train.updates, batch=train.batch, max_wall_s=SCRATCH_WALL_S.get(preset.name))
 
 
-def budget_for(trained_from: str, preset_name: str) -> Budget:
-    """The budget a system trained ``from`` "teacher" or "scratch" gets at ``preset_name``."""
+def budget_for(trained_from: str, preset) -> Budget:
+    """The budget a system trained ``from`` "teacher" or "scratch" gets at ``preset`` (name or Preset)."""
     if trained_from == "scratch":
-        return teacher_budget(preset_name)
+        return teacher_budget(preset)
     if trained_from != "teacher":
         raise ValueError(f"trained_from must be 'teacher' or 'scratch', got {trained_from!r}")
-    if preset_name not in ACCELERATOR:
-        raise KeyError(f"no accelerator budget for preset {preset_name!r}; known: {sorted(ACCELERATOR)}")
-    return ACCELERATOR[preset_name]
+    name = preset if isinstance(preset, str) else preset.name
+    if name not in ACCELERATOR:
+        raise KeyError(f"no accelerator budget for preset {name!r}; known: {sorted(ACCELERATOR)}")
+    return ACCELERATOR[name]

@@ -74,7 +74,9 @@ class ARCTask:
                  discriminator: Discriminator, data: Mapping[str, Any], settings: Mapping[str, Any],
                  batch: int, noise: Mapping[str, float]):
         self.kind, self.config = kind, dict(config)
-        self.g, self.d = generator.requires_grad_(True), discriminator
+        # both networks train (the teacher's copies arrive frozen); the trainer's gradient clip
+        # covers the parameters that require grad when it starts
+        self.g, self.d = generator.requires_grad_(True), discriminator.requires_grad_(True)
         self.latents, self.tokens, self.mask = data["latents"], data["tokens"], data["mask"]
         self.captions, self.null = data["captions"], data["null"]
         self.settings, self.batch_size, self.noise = dict(settings), batch, dict(noise)

@@ -230,9 +230,11 @@ class _Trainer:
         """Append a log point (means over the window); a stop-time point keeps the window open."""
         if not self.window["n"]:
             return
-        n = self.window["n"]
+        n, counts = self.window["n"], self.window.get("counts", {})
         entry = {"update": self.tracker.updates, "loss": self.window["loss"] / n}
-        entry.update({k: v / n for k, v in self.window["scalars"].items()})
+        # a scalar a task reports only on some updates (ARC: G on even, D on odd) is averaged over
+        # the updates that reported it
+        entry.update({k: v / counts.get(k, n) for k, v in self.window["scalars"].items()})
         entry.update(lr=float(self.optimizer.param_groups[0]["lr"]), wall_s=self.tracker.wall_s)
         self.history.append(entry)
         with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
@@ -334,15 +336,18 @@ def _load_state(path: Path, task: TrainTask):
 
 
 def _empty_window() -> dict[str, Any]:
-    return {"n": 0, "loss": 0.0, "scalars": {}}
+    return {"n": 0, "loss": 0.0, "scalars": {}, "counts": {}}
 
 
 def _accumulate(window: dict[str, Any], loss: float, scalars: Mapping[str, float]) -> None:
-    """Add one update to the log window (Python floats: float64 sums)."""
+    """Add one update to the log window (Python floats: float64 sums; counts per scalar)."""
+    if "counts" not in window:   # a window saved before per-scalar counts: every scalar came every update
+        window["counts"] = {key: window["n"] for key in window["scalars"]}
     window["n"] += 1
     window["loss"] += loss
     for key, value in scalars.items():
         window["scalars"][key] = window["scalars"].get(key, 0.0) + value
+        window["counts"][key] = window["counts"].get(key, 0) + 1
 
 
 def _finite_loss(loss: Tensor, index: int, kind: str) -> float:

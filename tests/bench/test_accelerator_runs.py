@@ -12,14 +12,15 @@ from bench.protocols.base import SystemEntry
 from bench.protocols.budgets import RULES, budget_for, teacher_budget
 from bench.runner import RunError, check_entries, run_protocol
 from common.registry import UnknownNameError
+from systems.training import Budget
 from tests.bench.test_runner import micro_protocol
 
 TURBO_SETTINGS = {"n_pairs": 16, "pair_steps": 2, "sanity_items": 4}
 
 
-def turbo(steps=(1,), **kw) -> SystemEntry:
+def turbo(steps=(1,), train=None, **kw) -> SystemEntry:
     return SystemEntry("audioturbo", samplers=("euler",), steps=steps, budget=budget_for("teacher", "micro"),
-                       train=TURBO_SETTINGS, **kw)
+                       train=TURBO_SETTINGS if train is None else train, **kw)
 
 
 def test_a_run_trains_its_accelerators_and_records_the_training(tmp_path, monkeypatch):
@@ -110,3 +111,35 @@ def test_default_points_are_timed_interleaved_with_their_denoiser_share(micro_co
     assert all(p["rounds"] == 2 and 0 < p["denoise_s"] < p["wall_s"] for p in speed.values())
     text = to_markdown(measured_speed_blocks(get_card("audioturbo"), speed, "teacher"))
     assert "2 interleaved rounds" in text and "| audioturbo |" in text
+
+
+@pytest.mark.parametrize("entries, words", [
+    ((turbo(), turbo(train={**TURBO_SETTINGS, "sigma_dist": "teacher"})),
+     "runs the row(s) ['audioturbo/euler/1'] twice"),
+    ((turbo(train={"n_pair": 3}),), "has no training setting(s) ['n_pair']"),
+    ((SystemEntry("audioturbo", ("euler",), (1,), budget=Budget(max_updates=2)),), "names no batch size"),
+])
+def test_bad_accelerator_entries_are_refused_before_any_work(entries, words):
+    with pytest.raises(RunError) as caught:
+        check_entries(replace(micro_protocol(), systems=entries))
+    assert words in str(caught.value)
+
+
+def test_a_resumed_row_made_by_other_weights_is_discarded_not_mixed(tmp_path):
+    from bench.runner import claim_row_dir
+
+    class Fake:
+        def __init__(self, trained):
+            self.trained = trained
+
+        def cache_config(self):
+            return {"system": "fake", "trained": self.trained}
+
+    row = tmp_path / "rows" / "fake" / "euler" / "1"
+    claim_row_dir(row, Fake("a"))
+    (row / "audio").mkdir()
+    (row / "audio" / "p0000-g0.flac").write_bytes(b"old clip")
+    claim_row_dir(row, Fake("a"))
+    assert (row / "audio" / "p0000-g0.flac").exists()        # same weights: resumed as is
+    claim_row_dir(row, Fake("b"))
+    assert not (row / "audio").exists()                       # retrained: the old clips are gone

@@ -224,3 +224,15 @@ def test_arc_ablations_differ_from_arc_in_one_setting(name, change, micro_compon
     arc, store = ARC.from_components(micro_components), ComponentStore(tmp_path)
     with pytest.raises(SystemInputError, match="adversarial must be"):
         arc.fit(Budget(max_updates=2, batch=4), settings={"adversarial": "x"}, store=store)
+
+
+def test_a_scalar_reported_on_alternate_updates_is_averaged_over_its_own_updates():
+    from systems.training.loop import _accumulate, _empty_window
+
+    window = _empty_window()
+    for update in range(4):   # G on even updates, D on odd ones (ARC)
+        _accumulate(window, 1.0, {"loss_g": 2.0} if update % 2 == 0 else {"loss_d": 4.0})
+    assert window["counts"] == {"loss_g": 2, "loss_d": 2}
+    legacy = {"n": 2, "loss": 2.0, "scalars": {"x": 6.0}}   # saved before per-scalar counts existed
+    _accumulate(legacy, 1.0, {"x": 3.0})
+    assert legacy["counts"] == {"x": 3} and legacy["scalars"]["x"] / legacy["counts"]["x"] == 3.0
