@@ -21,8 +21,6 @@ from typing import Any, Mapping
 import torch
 
 from systems.api import SystemInfo, SystemInputError
-from systems.components.dit import DiT
-from systems.components.edm import EDMDenoiser
 from systems.tasks.arc import LOGSNR_RANGE, ARCTask, Discriminator
 from systems.tasks.derangement import DerangementError, check_derangeable
 from systems.trained import TrainedDenoiserSystem
@@ -64,8 +62,7 @@ class ARC(TrainedDenoiserSystem):
 
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
         self._check_settings(settings, batch)
-        key = {"system": self.info.name, "teacher": dict(self.components.hashes), "settings": settings,
-               "sampling": dict(self.components.preset.sampling), "code": CODE_VERSION}
+        key = self.teacher_store_key(settings, CODE_VERSION)
         return FitPlan(kind=self.info.name, key=key, module="generator", seed=settings["seed"],
                        ema_decay=settings["ema"], grad_clip=settings["grad_clip"],
                        make_task=lambda full_key: self._task(full_key, settings, batch))
@@ -97,11 +94,3 @@ class ARC(TrainedDenoiserSystem):
         sampling = self.components.preset.sampling
         noise = {"sigma_min": sampling["sigma_min"], "sigma_max": sampling["sigma_max"]}
         return ARCTask(self.info.name, key, student, disc.train(), data, settings, batch, noise)
-
-    def build_network(self, weights: Mapping[str, Any]) -> EDMDenoiser:
-        preset = self.components.preset
-        net = EDMDenoiser(DiT(preset.teacher), sigma_data=preset.ae.sigma_data)
-        net.load_state_dict(weights)
-        return net.to(self.components.device).eval().requires_grad_(False)
-
-

@@ -38,7 +38,6 @@ from typing import Any, Mapping
 import torch
 
 from systems.api import GenRequest, SystemInfo, SystemInputError
-from systems.components.dit import DiT
 from systems.components.edm import EDMDenoiser, pad_tokens
 from systems.components.teacher_task import encode_captions
 from systems.data import training_captions
@@ -105,8 +104,7 @@ class AudioTurbo(TrainedDenoiserSystem):
     # -- phase B: retraining
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
         self._check_pair_cost(settings, budget)
-        key = {"system": self.info.name, "teacher": dict(self.components.hashes), "settings": settings,
-               "sampling": dict(self.components.preset.sampling), "code": CODE_VERSION}
+        key = self.teacher_store_key(settings, CODE_VERSION)
         return FitPlan(kind=self.info.name, key=key, module="student", seed=settings["seed"],
                        ema_decay=settings["ema"], grad_clip=settings["grad_clip"],
                        make_task=lambda full_key: self._task(full_key, settings, batch),
@@ -133,12 +131,6 @@ class AudioTurbo(TrainedDenoiserSystem):
                                                                      ("sigma_min", "sigma_max", "rho")}}
         return RectifiedDiffusionTask(self.info.name, key, student, pairs, tokens, mask, null, settings,
                                       batch, noise)
-
-    def build_network(self, weights: Mapping[str, Any]) -> EDMDenoiser:
-        preset = self.components.preset
-        net = EDMDenoiser(DiT(preset.teacher), sigma_data=preset.ae.sigma_data)
-        net.load_state_dict(weights)
-        return net.to(self.components.device).eval().requires_grad_(False)
 
     # -- the sanity check of the issue: one step lands near the paired x0'
     @torch.no_grad()

@@ -7,11 +7,13 @@ names the trained weights by the hash of their store key, so clips of two traini
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import replace
 from typing import Any, Mapping
 
 from systems.api import Accelerator, GenRequest, GenResult, SystemInputError
-from systems.components.edm import pad_tokens
+from systems.components.dit import DiT
+from systems.components.edm import EDMDenoiser, pad_tokens
 from systems.components.teacher_task import encode_all, encode_captions
 from systems.data import load_clips
 from systems.teacher import TeacherSystem
@@ -47,9 +49,15 @@ class TrainedDenoiserSystem(TeacherSystem, Accelerator):
                          "hash": config_hash({**plan.key, "budget": budget.to_dict()})}
         return TrainReport.from_dict(stored["train"])
 
+    @abc.abstractmethod
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
         """How this system trains (store key, task, trainer options)."""
-        raise NotImplementedError
+
+    def teacher_store_key(self, settings: Mapping[str, Any], code_version: int) -> dict[str, Any]:
+        """The store key of a system trained from the teacher checkpoint: everything its weights
+        depend on besides the budget (``fit_in_store`` adds that)."""
+        return {"system": self.info.name, "teacher": dict(self.components.hashes), "settings": dict(settings),
+                "sampling": dict(self.components.preset.sampling), "code": code_version}
 
     def training_data(self) -> dict[str, Any]:
         """The teacher's training clips as frozen-encoder inputs: latents [N, C, F], caption tokens,
@@ -63,8 +71,12 @@ class TrainedDenoiserSystem(TeacherSystem, Accelerator):
                 "captions": list(clips.captions), "null": null}
 
     def build_network(self, weights: Mapping[str, Any]):
-        """The EDM-form denoiser holding ``weights`` (eval mode, frozen, on the components' device)."""
-        raise NotImplementedError
+        """The EDM-form denoiser holding ``weights`` (eval mode, frozen, on the components' device):
+        by default the teacher's architecture (a system with its own network overrides this)."""
+        preset = self.components.preset
+        net = EDMDenoiser(DiT(preset.teacher), sigma_data=preset.ae.sigma_data)
+        net.load_state_dict(weights)
+        return net.to(self.components.device).eval().requires_grad_(False)
 
     def training_record(self) -> dict[str, Any]:
         if self._trained is None:
