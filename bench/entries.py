@@ -19,9 +19,12 @@ class RunError(ValueError):
 
 
 def row_name(entry: SystemEntry, sampler: str, steps: int) -> str:
-    """``system/sampler/steps``, plus ``/cfgW`` when the entry fixes the guidance (a CFG sweep)."""
+    """``system/sampler/steps``, plus ``/cfgW`` when the entry fixes the guidance (a CFG sweep) and
+    ``/int8`` when it runs the network quantised (``config={"precision": "int8"}``)."""
     name = f"{entry.system}/{sampler}/{steps}"
-    return name if entry.guidance is None else f"{name}/cfg{entry.guidance:g}"
+    name = name if entry.guidance is None else f"{name}/cfg{entry.guidance:g}"
+    precision = entry.config.get("precision", "fp32")
+    return name if precision == "fp32" else f"{name}/{precision}"
 
 
 def check_entries(protocol: Protocol) -> None:

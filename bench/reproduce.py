@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from bench.cards import sections
+from bench.cards import tables as card_tables
 from bench.cards.base import Card
 from bench.cards.claims import judge
 from bench.cards.document import Block, to_html, to_markdown
@@ -36,6 +37,7 @@ def reproduce(card: Card, out_dir: str | Path, *, run_dir: str | Path | None = N
     if run_dir is None:
         results, run_path = run_card_protocol(card, out, device, progress), out / RUN_SUBDIR
         speed = measure_default_points(card, device, progress)
+        speed = {**speed, **measure_card_int8(card, device, progress)}
     else:
         results, run_path = load_results(Path(run_dir)), Path(run_dir)
     check_protocol(card, results, run_path)
@@ -63,6 +65,24 @@ def measure_default_points(card: Card, device: str, progress: bool) -> dict:
             points[system] = (build_point(entry, components), sampler, steps, guidance)
     timed = compare_points(points, prompt_items(protocol), protocol.duration_s, progress=progress)
     return {**timed, **missing}
+
+
+def measure_card_int8(card: Card, device: str, progress: bool) -> dict:
+    """``{"int8": ...}`` of the card's int8 point (bench.int8_compare); {} when it names none."""
+    if card.int8_point is None:
+        return {}
+    from bench.int8_compare import measure_int8
+    from bench.protocols import get_protocol
+    from systems.components.shared import load_components
+
+    if device != "cpu":
+        return {INT8_KEY: {"missing": f"dynamic int8 runs on the CPU only; this run used {device}"}}
+    protocol = get_protocol(card.protocol)
+    components = load_components(protocol.preset, device, progress=False)
+    return {INT8_KEY: measure_int8(card.int8_point, protocol, components, progress)}
+
+
+INT8_KEY = "_int8"   # the speed record's key of the int8 measurement (not a system name)
 
 
 def check_out_dir(out: Path, card_name: str) -> None:
@@ -120,11 +140,14 @@ def report_blocks(card: Card, results: dict, verdicts: list[dict], run_path: Pat
                   speed: dict | None = None) -> list[Block]:
     rows = results.get("rows", [])
     teacher = results.get("protocol", {}).get("resolution", {}).get("system", "teacher")
-    timing = sections.measured_speed_blocks(card, speed, teacher) if speed else \
+    points = {k: v for k, v in (speed or {}).items() if k != INT8_KEY}
+    timing = sections.measured_speed_blocks(card, points, teacher) if points else \
         sections.speed_blocks(card, rows, teacher)
+    int8 = card_tables.int8_blocks(card, (speed or {}).get(INT8_KEY))
     return [*sections.title_blocks(card), *sections.paper_number_blocks(card, rows),
-            *sections.claim_blocks(verdicts), *sections.training_blocks(rows),
-            *timing, *sections.deviation_blocks(card), *sections.provenance_blocks(results, str(run_path))]
+            *sections.claim_blocks(verdicts), *card_tables.metric_table_blocks(card, rows),
+            *sections.training_blocks(rows), *timing, *int8, *sections.deviation_blocks(card),
+            *sections.provenance_blocks(results, str(run_path))]
 
 
 def claims_document(card: Card, results: dict, verdicts: list[dict], run_path: Path,

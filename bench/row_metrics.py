@@ -76,13 +76,14 @@ def cached_metrics(key: str | None, compute) -> dict:
 
 def evaluate_sets(protocol, gen_manifest: Path, refs: dict[str, Path]) -> dict:
     """Every protocol metric against ``refs["raw"]``, plus ``ae_ref_metrics`` against ``refs["ae"]``."""
-    metrics = _evaluate(protocol, gen_manifest, refs["raw"], list(protocol.metrics), "")
+    metrics = evaluate_one(protocol, gen_manifest, refs["raw"], list(protocol.metrics), "")
     if protocol.ae_ref_metrics and "ae" in refs:
-        metrics.update(_evaluate(protocol, gen_manifest, refs["ae"], list(protocol.ae_ref_metrics), AE_REF))
+        metrics.update(evaluate_one(protocol, gen_manifest, refs["ae"], list(protocol.ae_ref_metrics), AE_REF))
     return metrics
 
 
-def _evaluate(protocol, gen_manifest: Path, ref_manifest: Path, specs: list[str], suffix: str) -> dict:
+def evaluate_one(protocol, gen_manifest: Path, ref_manifest: Path, specs: list[str], suffix: str) -> dict:
+    """``specs`` on one generated set against one reference set; names get ``suffix``."""
     from bench.evaluate import evaluate
 
     raw = evaluate(gen_manifest, ref_manifest, specs, bootstrap=protocol.bootstrap, seed=protocol.seed,

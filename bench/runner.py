@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from bench import row_metrics
 from bench.anchors import run_anchors
+from bench.diversity import diversity_metrics
 from bench.entries import RunError, check_entries, row_name, train_system  # noqa: F401  (re-exported)
 from bench.keys import content_key, write_audio_atomic, write_json, write_manifest
 from bench.protocols.base import Protocol, SystemEntry
@@ -79,8 +80,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
     components = load_components(protocol.preset, device, progress=progress)
     clock.add("load", time.perf_counter() - t0)
     ctx = RunContext(protocol, items, reference_sets(protocol, ref_manifest, components), out, clock,
-                     progress, cache, row_metrics.metric_fingerprint(list(protocol.metrics)
-                                                                     + list(protocol.ae_ref_metrics)))
+                     progress, cache, row_metrics.metric_fingerprint(all_metric_specs(protocol)))
     anchors = run_anchors(ctx, components) if protocol.anchors else []
     rows = []
     for entry in protocol.systems:
@@ -115,11 +115,18 @@ class RunContext:
     training: dict | None = None  # the training record of the system whose rows are running
 
 
+def all_metric_specs(protocol: Protocol) -> list[str]:
+    """The metric specs a run computes: main set, [ae-ref] and the diversity set's."""
+    extra = list(protocol.diversity.metrics) if protocol.diversity else []
+    return list(protocol.metrics) + list(protocol.ae_ref_metrics) + extra
+
+
 def protocol_record(protocol: Protocol) -> dict:
     """The protocol identity and the report's reading instructions (headline, Pareto axis)."""
     return {"name": protocol.name, "version": protocol.version, "hash": protocol.hash(),
             "headline": list(protocol.headline), "pareto_metric": protocol.pareto_metric,
-            "resolution": dict(protocol.resolution)}
+            "resolution": dict(protocol.resolution),
+            **({"diversity": protocol.definition()["diversity"]} if protocol.diversity else {})}
 
 
 def reference_sets(protocol: Protocol, ref_manifest: Path, components) -> dict[str, Path]:
@@ -234,9 +241,12 @@ def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_p
     clip_keys = clip_keys_of(system, sampler, steps, entry.guidance, protocol.duration_s, ctx.items)
     metrics = evaluate_row(ctx, row_dir / "manifest.csv", clip_keys)
     ctx.clock.add("evaluate", time.perf_counter() - t0)
+    metrics.update(diversity_metrics(ctx, system, entry, sampler, steps, row_dir))
     row = {"row_id": row_id, "role": "system", "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
            "metrics": metrics, "audio": audio_index(ctx.out, row_dir, ctx.items), "system_key": system_key}
+    if getattr(system, "precision", "fp32") != "fp32":
+        row["precision"] = system.precision
     if ctx.training:
         row["training"] = ctx.training
     row["speed"] = {"skipped": True}

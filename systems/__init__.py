@@ -25,6 +25,7 @@ SYSTEMS: dict[str, str] = {
     "arc": "systems.arc:ARC",
     "arc-no-contrastive": "systems.arc_no_contrastive:ARCNoContrastive",
     "arc-lsgan": "systems.arc_lsgan:ARCLeastSquares",
+    "cd": "systems.cd:ConsistencyDistillation",
 }
 
 

@@ -7,19 +7,24 @@ denoiser (NFE counted by a wrapper) → latent → autoencoder decoder → Griff
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from systems.api import GenRequest, GenResult, SystemInfo, TextToAudio, check_options
+from systems.api import GenRequest, GenResult, SystemInfo, SystemInputError, TextToAudio, check_options
 from systems.components.edm import pad_tokens
 from systems.components.shared import load_components
 from systems.noise import item_generators
 from systems.samplers import SAMPLERS, get_sampler
 from systems.samplers.grids import make_grid
 from systems.samplers.guidance import NFECounter, classifier_free
+
+
+PRECISIONS = ("fp32", "int8")
 
 
 class TeacherSystem(TextToAudio):
@@ -33,7 +38,12 @@ class TeacherSystem(TextToAudio):
     default_guidance: float | None = None
 
     def __init__(self, preset: Any = "tiny", sampler: str | None = None, guidance: float | None = None,
-                 grid: str | None = None, components=None, train_missing: bool = True) -> None:
+                 grid: str | None = None, components=None, train_missing: bool = True,
+                 precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise SystemInputError(f"precision must be one of {PRECISIONS}, got {precision!r} ('int8': dynamic "
+                                   "int8 quantisation of the network's linear layers, CPU only)")
+        self.precision = precision
         self.preset_name = preset if isinstance(preset, str) else preset.name
         self._preset = preset
         self.components = components
@@ -63,24 +73,40 @@ class TeacherSystem(TextToAudio):
         get_sampler(self.sampler)  # an unknown name fails at construction, not mid-run
 
     def quantized_int8(self) -> TeacherSystem:
-        """A copy whose teacher network has dynamically int8-quantised linear layers (CPU only)."""
+        """A copy whose network has dynamically int8-quantised linear layers (CPU only)."""
         import copy
-        from dataclasses import replace
-
-        from torch import nn
 
         self._require_loaded()
-        net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.denoiser).cpu(),
-                                                     {nn.Linear}, dtype=torch.qint8)
+        if self.precision == "int8":
+            return self
         clone = copy.copy(self)
-        clone.components = replace(self.components, device=torch.device("cpu"))
-        clone.denoiser = net
+        clone.precision, clone._int8 = "int8", None
         return clone
+
+    def sampling_network(self):
+        """The network the sampler calls: ``denoiser``, or its dynamic-int8 copy (made once per
+        denoiser) when ``precision == "int8"`` (``torch.ao.quantization.quantize_dynamic`` on every
+        ``nn.Linear``; activations stay fp32)."""
+        if self.precision == "fp32":
+            return self.denoiser
+        cached = getattr(self, "_int8", None)
+        if cached is None or cached[0] is not self.denoiser:
+            self._require_cpu()
+            net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.denoiser).cpu(), {nn.Linear},
+                                                         dtype=torch.qint8)
+            self._int8 = cached = (self.denoiser, net)
+        return cached[1]
+
+    def _require_cpu(self) -> None:
+        if self.components.device.type != "cpu":
+            raise SystemInputError("precision 'int8' (dynamic quantisation) runs on the CPU only; load the "
+                                   "system with device 'cpu' or use precision 'fp32'")
 
     def config(self) -> dict[str, Any]:
         self._require_loaded()
+        extra = {"precision": self.precision} if self.precision != "fp32" else {}   # fp32 keys unchanged
         return {**super().config(), "sampler": self.sampler, "guidance": self.guidance, "grid": self.grid,
-                **self.components.config()}
+                **extra, **self.components.config()}
 
     def _require_loaded(self) -> None:
         if self.components is None:
@@ -137,7 +163,7 @@ class TeacherSystem(TextToAudio):
         grid = self.noise_grid(request.steps)
         eps = self.initial_noise(request).to(self.components.device)
         counter = NFECounter()
-        denoise = classifier_free(self.denoiser, cond, null, guidance, counter=counter)
+        denoise = classifier_free(self.sampling_network(), cond, null, guidance, counter=counter)
         generators = item_generators(request.prompts, request.seeds, stream="sampler")
         z = sampler(denoise, float(grid[0]) * eps, grid, generator=generators, **request.options)
         return z, counter.count

@@ -23,22 +23,29 @@ class RowRef:
 
     ``guidance=None`` means the system's default guidance, i.e. the only row with this system,
     sampler and steps; when a guidance sweep puts several rows there, the reference is
-    ambiguous and must name its guidance.
+    ambiguous and must name its guidance. ``precision`` tells an int8 row (``"int8"``) from the
+    fp32 one at the same point.
     """
 
     system: str
     sampler: str
     steps: int
     guidance: float | None = None
+    precision: str = "fp32"
 
     def label(self) -> str:
         cfg = "" if self.guidance is None else f" cfg {self.guidance:g}"
-        return f"{self.system}/{self.sampler}/{self.steps}{cfg}"
+        precision = "" if self.precision == "fp32" else f" {self.precision}"
+        return f"{self.system}/{self.sampler}/{self.steps}{cfg}{precision}"
+
+    def matches(self, row: dict) -> bool:
+        """Same system, sampler, steps and precision (the guidance is checked by ``find``)."""
+        return ((row.get("system"), row.get("sampler"), row.get("steps"), row.get("precision", "fp32"))
+                == (self.system, self.sampler, self.steps, self.precision))
 
     def find(self, rows: list[dict]) -> tuple[dict | None, str]:
         """``(row, "")`` for the one matching row, else ``(None, why not)``."""
-        same = [r for r in rows if (r.get("system"), r.get("sampler"), r.get("steps"))
-                == (self.system, self.sampler, self.steps)]
+        same = [r for r in rows if self.matches(r)]
         if self.guidance is not None:
             same = [r for r in same if _same_guidance(r.get("guidance"), self.guidance)]
         if len(same) == 1:
@@ -83,6 +90,16 @@ class PaperNumber:
 
 
 @dataclass(frozen=True)
+class MetricTable:
+    """A table of the card: ``rows`` × ``metrics``, each cell the value with its bootstrap CI."""
+
+    title: str
+    text: str
+    rows: tuple[RowRef, ...]
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Card:
     """One paper's reproduction card (see the module docstring).
 
@@ -102,6 +119,9 @@ class Card:
     metrics: tuple[str, ...]
     default_points: dict[str, tuple]
     deviations: tuple[str, ...]
+    tables: tuple[MetricTable, ...] = ()
+    #: a point timed fp32 vs dynamic int8 on the edge-cpu thread count (bench.int8_compare)
+    int8_point: RowRef | None = None
 
     def __post_init__(self) -> None:
         ids = [claim.id for claim in self.claims]

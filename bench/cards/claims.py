@@ -31,12 +31,13 @@ class Claim:
 
     id: str
     statement: str
+    #: the metrics that judge this claim (e.g. a diversity claim on CCDS alone); () = the card's
+    metrics: tuple[str, ...] = ()
 
 
 def _has_row(rows: list[dict], ref: RowRef) -> bool:
     """Whether any row sits at ``ref`` (several may: RowRef.find then says it is ambiguous)."""
-    return any((r.get("system"), r.get("sampler"), r.get("steps")) == (ref.system, ref.sampler, ref.steps)
-               and (ref.guidance is None or ref.find([r])[0] is not None) for r in rows)
+    return any(ref.matches(r) and (ref.guidance is None or ref.find([r])[0] is not None) for r in rows)
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,34 @@ class RisesThenSaturates(Claim):
                 f"{self.high} steps equivalent to {self.mid} steps within ±δ")
 
 
+@dataclass(frozen=True)
+class Beats(Claim):
+    """``row`` compared with each of ``rivals`` as ``kind``: superiority ("better than"),
+    non-inferiority ("no worse than, within δ") or equivalence ("the same within ±δ")."""
+
+    row: RowRef
+    rivals: tuple[RowRef, ...]
+    kind: str = SUPERIORITY
+
+    def __post_init__(self) -> None:
+        if self.kind not in (SUPERIORITY, NON_INFERIORITY, EQUIVALENCE):
+            raise ValueError(f"claim {self.id}: kind must be {SUPERIORITY}, {NON_INFERIORITY} or "
+                             f"{EQUIVALENCE}, got {self.kind!r}")
+        if not self.rivals:
+            raise ValueError(f"claim {self.id}: name at least one rival row")
+
+    def contrasts(self, rows: list[dict], metric: str) -> list[Contrast]:
+        return [pairwise(metric, self.kind, self.row, rival) for rival in self.rivals]
+
+    def method(self) -> str:
+        rivals = ", ".join(r.label() for r in self.rivals)
+        return f"{self.kind} of {self.row.label()} against each of {rivals}"
+
+
 def judge(claim, results: dict, metrics: tuple[str, ...]) -> dict:
-    """The JSON-able verdict of one claim on a run's ``results`` (see ``bench.cards.verdicts``)."""
+    """The JSON-able verdict of one claim on a run's ``results`` (see ``bench.cards.verdicts``);
+    the claim's own ``metrics`` replace the card's when it names any."""
+    metrics = tuple(getattr(claim, "metrics", ()) or metrics)
     rows = results.get("rows", [])
     margins = {m: reference_margin(rows, results.get("protocol", {}).get("resolution"), m)
                for m in metrics}

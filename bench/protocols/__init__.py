@@ -5,6 +5,7 @@ PROTOCOLS: dict[str, str] = {
     "sfx-mini": "bench.protocols.sfx_mini:PROTOCOL",
     "esc50": "bench.protocols.esc50:PROTOCOL",
     "audioturbo-card": "bench.protocols.audioturbo_card:PROTOCOL",
+    "arc-card": "bench.protocols.arc_card:PROTOCOL",
 }
 
 

@@ -14,8 +14,11 @@ from bench.protocols.sfx_mini import PROTOCOL as SFX_MINI
 CFG_SWEEP = tuple(SystemEntry("audioturbo", samplers=("euler",), steps=(5,), guidance=w,
                               budget=budget_for("teacher", "tiny")) for w in (1.0, 3.0, 5.0))
 
+#: sfx-mini v4's systems (v5 added arc and cd, which AudioTurbo's claims do not read)
+V4_SYSTEMS = ("teacher", "audioturbo", "lafma")
+
 PROTOCOL = replace(
     SFX_MINI, name="audioturbo-card", version=1,
     description="sfx-mini v4 plus AudioTurbo's CFG sweep at 5 steps (the AudioTurbo reproduction card)",
-    systems=SFX_MINI.systems + CFG_SWEEP,
+    systems=tuple(e for e in SFX_MINI.systems if e.system in V4_SYSTEMS) + CFG_SWEEP,
 )

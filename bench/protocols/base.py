@@ -14,6 +14,31 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 AE_REF = "[ae-ref]"  # suffix of a metric scored against the autoencoded reference set
+DIVERSITY = "[div]"  # suffix of a metric scored on the diversity set (DiversitySet)
+
+
+@dataclass(frozen=True)
+class DiversitySet:
+    """Many generations per prompt on a prompt subset, scored apart (metric names end in ``[div]``).
+
+    Conditional diversity (CCDS) needs many clips of one prompt: ARC (Novack et al. 2025) draws
+    24 per prompt on 203 AudioCaps prompts. A protocol with this option also generates, for every
+    row, the first ``prompts`` prompts of its prompt list × ``generations`` seeds (seeds
+    ``seed … seed + generations − 1``, so the main set's clips of those prompts are cache hits) and
+    scores ``metrics`` on that set alone; the bootstrap draws its prompts, with the same indices in
+    every row.
+    """
+
+    prompts: int
+    generations: int
+    metrics: tuple[str, ...] = ("ccds@aisfx",)
+
+    def __post_init__(self) -> None:
+        if self.prompts < 2 or self.generations < 2:
+            raise ValueError(f"a diversity set needs >= 2 prompts and >= 2 generations per prompt "
+                             f"(CCDS pairs clips of one prompt), got {self.prompts} × {self.generations}")
+        if not self.metrics:
+            raise ValueError("a diversity set needs at least one metric (e.g. 'ccds@aisfx')")
 
 
 @dataclass(frozen=True)
@@ -72,12 +97,18 @@ class Protocol:
     anchors: bool = True
     # Whose fewest vs most steps decide whether a metric resolves (bench.resolution).
     resolution: dict[str, str] = field(default_factory=lambda: {"system": "teacher", "sampler": "euler"})
+    # Many generations per prompt on a prompt subset (CCDS as ARC measures it); see DiversitySet.
+    diversity: DiversitySet | None = None
 
     def __post_init__(self) -> None:
         if self.generations_per_prompt < 1:
             raise ValueError(f"{self.name}: generations_per_prompt must be >= 1")
         if not self.systems or not self.metrics:
             raise ValueError(f"{self.name}: a protocol needs at least one system and one metric")
+        n_prompts = self.prompts.get("n")
+        if self.diversity and n_prompts is not None and self.diversity.prompts > n_prompts:
+            raise ValueError(f"{self.name}: the diversity set takes the first {self.diversity.prompts} "
+                             f"prompts, but the protocol has {n_prompts}; lower DiversitySet.prompts")
         known = set(self.metric_names())
         for name in (*self.headline, *((self.pareto_metric,) if self.pareto_metric else ())):
             if name not in known:
@@ -89,12 +120,16 @@ class Protocol:
         from bench.specs import parse_spec
 
         names = [s.text for m in self.metrics for s in parse_spec(m)]
-        return names + [f"{s.text}{AE_REF}" for m in self.ae_ref_metrics for s in parse_spec(m)]
+        names += [f"{s.text}{AE_REF}" for m in self.ae_ref_metrics for s in parse_spec(m)]
+        extra = self.diversity.metrics if self.diversity else ()
+        return names + [f"{s.text}{DIVERSITY}" for m in extra for s in parse_spec(m)]
 
     def definition(self) -> dict[str, Any]:
         """The canonical, JSON-able definition (what the hash covers)."""
         out = asdict(self)
         out["systems"] = [entry.definition() for entry in self.systems]
+        if self.diversity is None:
+            del out["diversity"]   # protocols without the option keep their hash
         return out
 
     def hash(self) -> str:

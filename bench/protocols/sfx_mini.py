@@ -3,7 +3,8 @@
 32 test prompts of the procedural SFX set × 4 generations each (128 clips a row) against 128
 rendered reference clips of the same split (the first 32 are the prompts' own clips, so KL can
 pair by prompt); the teacher with Euler at 1, 2, 3, 5, 10, 16 steps and Heun at 16 steps,
-``audioturbo`` at 1, 2, 3, 5, 10 steps and ``lafma`` at 3, 5, 10, 25 steps, both trained inside the
+``audioturbo`` at 1, 2, 3, 5, 10 steps, ``lafma`` at 3, 5, 10, 25 steps, ``arc`` (ping-pong) at 1, 2,
+4, 8 steps and ``cd`` (consistency distillation, ping-pong) at 1, 2, 4 steps, all trained inside the
 run under the shared budgets (``bench.protocols.budgets``).
 Every row is read against a floor (fresh real renders of the same prompts) and a ceiling (those
 renders through the shared autoencoder + Griffin-Lim), see ``bench.anchors``.
@@ -36,6 +37,8 @@ SYSTEMS = (
     SystemEntry("audioturbo", samplers=("euler",), steps=(1, 2, 3, 5, 10),
                 budget=budget_for("teacher", "tiny")),
     SystemEntry("lafma", samplers=("euler",), steps=(3, 5, 10, 25), budget=budget_for("scratch", "tiny")),
+    SystemEntry("arc", samplers=("pingpong",), steps=(1, 2, 4, 8), budget=budget_for("teacher", "tiny")),
+    SystemEntry("cd", samplers=("pingpong",), steps=(1, 2, 4), budget=budget_for("teacher", "tiny")),
 )
 
 PROTOCOL = Protocol(
@@ -43,7 +46,8 @@ PROTOCOL = Protocol(
     # v3: sizes that resolve, floor/ceiling anchors, [ae-ref] metrics, headline.
     # v4: audioturbo and lafma trained inside the run; the teacher's Euler rows at the step counts
     #     the accelerators are compared at (1, 2, 3, 5, 10, 16) and Heun at its default 16 only.
-    version=4,
+    # v5: arc (ping-pong 1, 2, 4, 8) and cd (consistency distillation, 1, 2, 4) trained inside the run.
+    version=5,
     description="procedural SFX prompts vs rendered references; tiny preset; CPU",
     prompts={"source": "sfx", "split": "test", "n": 32, "seed": 0},
     # The first 32 reference items are the prompts' own items (item seeds depend on the index),

@@ -5,7 +5,10 @@ projected text tokens with a key-padding mask, and an adaLN-Zero modulated MLP. 
 conditioning vector is an MLP of Fourier features of the EDM noise input c_noise plus a projection
 of the mean-pooled text. Positions are sinusoidal and computed per length, so any duration works.
 ``forward(..., return_features=True)`` also returns every block's output [B, F, width]: SoundCTM's
-feature distance and ARC's discriminator head read them.
+feature distance and ARC's discriminator head read them. Extra keyword conditioning (e.g. the CFG
+scale of :class:`~systems.components.guided_dit.GuidedDiT`) is passed through ``forward`` and
+``trunk`` to ``conditioning``; the teacher's DiT takes none and refuses any, so a condition meant
+for a guided student can never be silently ignored by the teacher.
 """
 from __future__ import annotations
 
@@ -100,16 +103,19 @@ class DiT(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def conditioning(self, c_noise, tokens, mask):
-        """Global vector [B, W] and projected text [B, L, W]."""
+    def conditioning(self, c_noise, tokens, mask, **extra):
+        """Global vector [B, W] and projected text [B, L, W]; ``extra`` is refused (see the module)."""
+        if extra:
+            raise TypeError(f"{type(self).__name__} takes no extra conditioning, got {sorted(extra)}; a "
+                            "CFG-aware student needs systems.components.guided_dit.GuidedDiT")
         weights = mask.float()[..., None]
         pooled = (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
         c = self.time_mlp(sinusoid(c_noise * 1000.0, self.cfg.fourier_dim)) + self.pooled_proj(pooled)
         return c, self.text_proj(tokens)
 
-    def trunk(self, x, c_noise, tokens, mask, depth: int) -> torch.Tensor:
+    def trunk(self, x, c_noise, tokens, mask, depth: int, **extra) -> torch.Tensor:
         """Hidden states [B, F/patch, width] after the first ``depth`` blocks (ARC's discriminator)."""
-        c, text = self.conditioning(c_noise, tokens, mask)
+        c, text = self.conditioning(c_noise, tokens, mask, **extra)
         b, channels, frames = x.shape
         tokens_in = x.transpose(1, 2).reshape(b, frames // self.cfg.patch, channels * self.cfg.patch)
         positions = torch.arange(tokens_in.shape[1], device=x.device)
@@ -118,8 +124,8 @@ class DiT(nn.Module):
             h = block(h, c, text, mask)
         return h
 
-    def forward(self, x, c_noise, tokens, mask, return_features: bool = False):
-        c, text = self.conditioning(c_noise, tokens, mask)
+    def forward(self, x, c_noise, tokens, mask, return_features: bool = False, **extra):
+        c, text = self.conditioning(c_noise, tokens, mask, **extra)
         b, channels, frames = x.shape
         if frames % self.cfg.patch:
             raise ValueError(f"{frames} latent frames is not a multiple of the patch size {self.cfg.patch}")

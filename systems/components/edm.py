@@ -12,7 +12,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-Cond = Mapping[str, torch.Tensor]  # {"tokens": [B, L, D], "mask": [B, L] bool}
+Cond = Mapping[str, torch.Tensor]  # {"tokens": [B, L, D], "mask": [B, L] bool, optional extras}
+TEXT_KEYS = ("tokens", "mask")     # the text condition; any other key goes to the net as a keyword
 
 
 def edm_coefficients(sigma: torch.Tensor, sigma_data: float):
@@ -26,7 +27,11 @@ def edm_coefficients(sigma: torch.Tensor, sigma_data: float):
 
 
 class EDMDenoiser(nn.Module):
-    """``denoiser(x [B, C, F], sigma [B], cond) -> x0 estimate`` around a DiT network."""
+    """``denoiser(x [B, C, F], sigma [B], cond) -> x0 estimate`` around a DiT network.
+
+    ``cond`` keys other than "tokens"/"mask" (e.g. a CFG-aware student's per-sample "guidance"
+    [B]) reach the network as keywords; the teacher's cond has none, so its calls are unchanged.
+    """
 
     def __init__(self, net: nn.Module, sigma_data: float = 0.5) -> None:
         super().__init__()
@@ -44,7 +49,9 @@ class EDMDenoiser(nn.Module):
     def _run(self, x, sigma, cond, features: bool):
         sigma = sigma.to(x.dtype).reshape(-1)
         c_skip, c_out, c_in, c_noise = (c.view(-1, 1, 1) for c in edm_coefficients(sigma, self.sigma_data))
-        out = self.net(c_in * x, c_noise.view(-1), cond["tokens"], cond["mask"], return_features=features)
+        extra = {key: value for key, value in cond.items() if key not in TEXT_KEYS}
+        out = self.net(c_in * x, c_noise.view(-1), cond["tokens"], cond["mask"], return_features=features,
+                       **extra)
         f, feats = out if features else (out, None)
         denoised = c_skip * x + c_out * f
         return (denoised, feats) if features else denoised

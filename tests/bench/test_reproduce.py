@@ -79,7 +79,7 @@ def test_html_escapes_text_from_the_run(run_dir, tmp_path):
 def test_unknown_paper_exits_2_listing_the_known_cards(tmp_path, capsys):
     assert reproduce_cli("audiotrubo", "--out", str(tmp_path / "out")) == 2
     err = capsys.readouterr().err
-    assert "unknown card 'audiotrubo'" in err and "Known cards: audioturbo" in err
+    assert "unknown card 'audiotrubo'" in err and "Known cards: arc, audioturbo" in err
     assert not (tmp_path / "out").exists()
 
 

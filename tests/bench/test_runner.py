@@ -185,7 +185,9 @@ def test_edge_cpu_profile_reports_fp32_and_int8(shared_cache, tmp_path):
     results = run_protocol(micro_protocol(steps=(2,)), tmp_path / "edge", progress=False,
                            speed_profile="edge-cpu")
     speed = results["rows"][0]["speed"]
-    assert speed["profile"] == "edge-cpu" and speed["threads"] == 4
+    from bench.speed import edge_threads
+
+    assert speed["profile"] == "edge-cpu" and speed["threads"] == edge_threads()
     assert speed["rtf"] > 0 and speed["int8"]["rtf"] > 0 and speed["int8"]["nfe"] == speed["nfe"]
 
 
