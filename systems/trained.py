@@ -61,7 +61,15 @@ class TrainedDenoiserSystem(TeacherSystem, Accelerator):
 
     def training_data(self) -> dict[str, Any]:
         """The teacher's training clips as frozen-encoder inputs: latents [N, C, F], caption tokens,
-        masks, the captions themselves and the null condition padded to the same length."""
+        masks, the captions themselves and the null condition padded to the same length. Encoded once
+        per process and components (``Components.memo``): every accelerator trains on the same set."""
+        memo = self.components.memo
+        if "training_data" not in memo:
+            memo["training_data"] = self._encode_training_data()
+        data = memo["training_data"]
+        return {**data, "captions": list(data["captions"]), "null": dict(data["null"])}
+
+    def _encode_training_data(self) -> dict[str, Any]:
         preset, comps = self.components.preset, self.components
         clips = load_clips(preset.data, preset.mel.sample_rate, preset.clip_duration_s, progress=True)
         tokens, mask = encode_captions(comps.text, clips.captions)

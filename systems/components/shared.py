@@ -42,6 +42,9 @@ class Components:
     device: torch.device
     hashes: dict[str, str] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
+    #: derived data several systems of one process share (e.g. the accelerators' encoded training
+    #: set: ~50 s per accelerator on a 2-core CPU); in memory only, never part of a key
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def config(self) -> dict:
         return {"preset": self.preset.name, "hashes": self.hashes}
