@@ -21,6 +21,9 @@ TEACHER = RowRef("teacher", "heun", 16)     # the teacher's default point (CFG 3
 DIVERSITY = ("ccds@aisfx[div]", "ccds@aisfx")
 
 CLAIMS = (
+    Beats(id="s", statement="Sanity: ARC's post-training makes the one-step generator better than the "
+          "teacher's own one step (Euler 1)", row=RowRef("arc", "pingpong", 1),
+          rivals=(RowRef("teacher", "euler", 1),)),
     Beats(id="a", statement="ARC's CCDS is higher than CD's and than the CFG teacher's at its default steps",
           row=ARC, rivals=(CD, TEACHER), metrics=DIVERSITY),
     Beats(id="b", statement="Without the contrastive term, prompt adherence drops",

@@ -60,7 +60,7 @@ def verdicts(rows) -> dict[str, str]:
 
 
 def test_every_arc_claim_is_supported_when_the_rows_say_so():
-    assert verdicts(arc_rows()) == dict.fromkeys("abcdefg", "supported")
+    assert verdicts(arc_rows()) == dict.fromkeys("sabcdefg", "supported")
 
 
 def test_arc_claims_are_contradicted_by_the_opposite_evidence():
@@ -72,9 +72,9 @@ def test_arc_claims_are_contradicted_by_the_opposite_evidence():
 
 def test_a_claims_own_metrics_replace_the_cards():
     results = card_results(arc_rows(), protocol="arc-card")
-    diversity = judge(CARD.claims[0], results, CARD.metrics)
+    diversity = judge(CARD.claims[1], results, CARD.metrics)
     assert set(diversity["per_metric"]) == {"ccds@aisfx[div]", "ccds@aisfx"}
-    quality = judge(CARD.claims[3], results, CARD.metrics)
+    quality = judge(CARD.claims[4], results, CARD.metrics)
     assert set(quality["per_metric"]) == set(CARD.metrics)
 
 

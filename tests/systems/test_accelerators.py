@@ -192,6 +192,30 @@ def test_arc_refuses_bad_settings_before_any_training(settings, budget, words, m
     assert not any((tmp_path / "store").glob("arc-*/train"))   # nothing was trained
 
 
+def test_arc_refuses_training_data_of_one_caption_before_any_training(micro_components, tmp_path):
+    from systems.arc import ARC
+    from systems.training import ComponentStore
+
+    system = ARC.from_components(micro_components)
+    data = system.training_data()
+    one_caption = {**data, "captions": ["the same caption"] * len(data["captions"])}
+    system.training_data = lambda: one_caption
+    with pytest.raises(SystemInputError, match="at least 2 distinct captions"):
+        system.fit(Budget(max_updates=2, batch=4), store=ComponentStore(tmp_path / "store"), progress=False)
+    assert not any((tmp_path / "store").glob("arc-*/train/state.safetensors"))   # no update was made
+
+
+def test_training_data_is_encoded_once_per_components(micro_components):
+    from systems.arc import ARC
+    from systems.cd import ConsistencyDistillation
+
+    first = ARC.from_components(micro_components).training_data()
+    second = ConsistencyDistillation.from_components(micro_components).training_data()
+    assert first["latents"] is second["latents"] and first["captions"] == second["captions"]
+    first["captions"].append("changed by one system")   # a system's own copy of the lists
+    assert len(second["captions"]) == len(first["captions"]) - 1
+
+
 def test_arc_training_alternates_generator_and_discriminator_updates(micro_components, tmp_path):
     import json
 
