@@ -22,7 +22,8 @@ bootstrap of Euler 1 vs 16 steps, B = 50; ``bench.resolution``):
 - 4 generations per prompt give CCDS 6 pairs per prompt instead of 1.
 - Larger sets cost time linearly (generation, embedding) while FD stays rank-deficient at any
   CPU-sized set (d = 512 / 1024 ≥ n), so 128 is the size that resolves within the ``make bench``
-  time goal (≤ 30 min cold with every system).
+  time goal (≤ 30 min cold with every system; v5, with arc and cd, takes ≈ 39 min on an idle
+  2-core CPU: see the README).
 
 The ``[ae-ref]`` metrics score the same clips against the references passed through the
 autoencoder: the decoder's own artefacts then no longer dominate the distance.
