@@ -62,6 +62,18 @@ def prepare_clip(x: np.ndarray, rate: int, backend: EmbeddingBackend, io: IOConf
     return audio_io.pad_to(x, int(np.ceil(backend.min_duration_s * backend.sample_rate)))
 
 
+def entry_config(backend: EmbeddingBackend, want: frozenset[str]) -> dict:
+    """The backend part of a cache key: its ``config()`` and what the entry holds.
+
+    ``"layers"`` is False for embedding-only entries, so those keys do not depend on which layers
+    a backend would give. A layered entry is keyed by the backend's own description of its layers
+    (``config()["layers"]``, e.g. aisfx's blocks and input window) when it has one, else True:
+    changing what a backend extracts as layers never reuses layers cached before.
+    """
+    config = backend.config()
+    return {**config, "layers": config.get("layers", True) if "layers" in want else False}
+
+
 class Extractor:
     """Batched, cached feature extraction; remembers file hashes and what it had to report."""
 
@@ -88,9 +100,10 @@ class Extractor:
 
     def features(self, backend: EmbeddingBackend, items: Sequence[Item], want: frozenset[str],
                  label: str = "") -> list[Features]:
-        config = {**backend.config(), "layers": "layers" in want}
+        config = entry_config(backend, want)
         keys = [cache_key(config, self.io.key(), self.sha(it)) for it in items]
-        outputs = [self.cache.get(backend.name, k, ("embedding", *NOTE_KEYS)) for k in keys]
+        required = ("embedding", *NOTE_KEYS, *(("layers",) if "layers" in want else ()))
+        outputs = [self.cache.get(backend.name, k, required) for k in keys]
         self._embed_missing(backend, items, keys, outputs, want, label)
         for it, out in zip(items, outputs):
             self._remember(it, backend, out)

@@ -1,4 +1,4 @@
-"""LPAPS: learned-perceptual audio patch similarity on CLAP layers (CLAP-LPAPS); lower is better.
+"""LPAPS: learned-perceptual audio patch similarity on a network's layers; lower is better.
 
 As HilaManor/AudioEditingCode ``evals/lpaps.py`` (LPIPS without learned weights): for each
 layer l with features f [tokens, channels]
@@ -7,7 +7,10 @@ layer l with features f [tokens, channels]
   [B, tokens, C] = the TOKEN axis (LPIPS normalises channels per position instead);
 - ``d_l = mean_c Σ_n (f̂⁰[n, c] − f̂¹[n, c])²`` (``.sum(dim=1)`` then ``spatial_average``);
 
-``LPAPS = Σ_l d_l`` (each term in [0, 4]; the CLAP HTSAT backend gives the 4 Swin stages).
+``LPAPS = Σ_l d_l`` (each term in [0, 4]). The network is the backend's: ``lpaps@clap-laion-music``
+(the 4 HTSAT Swin stages) is CLAP-LPAPS, the published metric; ``lpaps@aisfx`` (the aisfx CNN's 4
+conv blocks, offline) is the same recipe on another network, with its own scale, and is reported
+as ``lpaps@aisfx``, never as CLAP-LPAPS; ``lpaps@mel`` is for plumbing tests only.
 Generated (edited) and reference (source) clips are paired by id, one score per pair.
 """
 from __future__ import annotations
@@ -45,7 +48,7 @@ def lpaps(layers_a: Sequence[np.ndarray], layers_b: Sequence[np.ndarray]) -> flo
 
 
 class Lpaps(PairedMetric):
-    """CLAP-LPAPS between each generated clip and the reference with the same id (``lpaps``)."""
+    """LPAPS between each generated clip and the reference with the same id (``lpaps@backend``)."""
 
     field = "layers"
     info = MetricInfo(

@@ -26,6 +26,8 @@ SYSTEMS: dict[str, str] = {
     "arc-no-contrastive": "systems.arc_no_contrastive:ARCNoContrastive",
     "arc-lsgan": "systems.arc_lsgan:ARCLeastSquares",
     "cd": "systems.cd:ConsistencyDistillation",
+    "soundctm": "systems.soundctm:SoundCTM",
+    "soundctm-l2": "systems.soundctm_l2:SoundCTML2",
 }
 
 

@@ -115,7 +115,7 @@ class TeacherSystem(TextToAudio):
     def generate(self, request: GenRequest) -> GenResult:
         self._require_loaded()
         sampler = get_sampler(self.sampler_of(request))
-        check_options(request.options, sampler.options, f"sampler {sampler.name!r}")
+        self.check_request_options(request, sampler)
         guidance = self.guidance_of(request)
         timings: dict[str, float] = {}
         with _timer(timings, "encode_text_s"):
@@ -125,6 +125,11 @@ class TeacherSystem(TextToAudio):
         with _timer(timings, "decode_s"):
             audio = self._decode(z, request.duration_s)
         return GenResult(audio, self.sample_rate, nfe, latents=z.cpu(), timings_s=timings)
+
+    def check_request_options(self, request: GenRequest, sampler) -> None:
+        """Refuse request options the sampler does not take (a system whose generation options are
+        its own, not its sampler's, overrides this)."""
+        check_options(request.options, sampler.options, f"sampler {sampler.name!r}")
 
     def _conditions(self, prompts):
         text = self.components.text

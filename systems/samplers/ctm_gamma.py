@@ -10,8 +10,14 @@ variance adds up to ``σ_{i+1}²`` again (``s̃² + γ²σ_{i+1}² = σ_{i+1}²`
 
 No noise is added on the last step (σ_{i+1} = 0). Without a ``jump`` the trajectory model is
 built from the denoiser as the exact-for-``D`` DDIM jump ``G(x, t, s) = D + (s/t)(x − D)``
-(CTM's "euler" outer parametrisation). The grid ends at 0 here; SoundCTM's own sampler lands on
-σ_min instead (its jumps target ``√(1−γ²)(σ_{i+1} − σ_min) + σ_min``).
+(CTM's "euler" outer parametrisation).
+
+Landing on σ_min (SoundCTM, ``ctm/inference_sampling.py``): with ``sigma_min > 0`` the grid's final
+0 stands for σ_min, the level SoundCTM's sampler ends on (its grid is the Karras grid of S + 1
+levels σ_max … σ_min, given here as its first S levels and the contract's closing 0). Every jump
+then targets ``s̃ = √(1−γ²)(σ_{i+1} − σ_min) + σ_min`` and re-noises with ``√(σ_{i+1}² − s̃²)·ε``
+(no noise on the last step, which lands on σ_min itself for every γ). ``sigma_min = 0`` (the
+default) is the plain CTM sampler above, to the bit.
 
 ``N`` network evaluations: one jump per interval (a denoiser call for the default jump).
 """
@@ -60,14 +66,29 @@ def _checked_jump(jump: Jump, x: Tensor, t: Tensor, s: Tensor) -> Tensor:
     return out.to(dtype=x.dtype)
 
 
+def _check_sigma_min(sigma_min: float, sigmas: Tensor) -> float:
+    number = isinstance(sigma_min, (int, float)) and not isinstance(sigma_min, bool)
+    if not number or not math.isfinite(sigma_min) or sigma_min < 0:
+        raise ValueError(f"sigma_min must be a finite number >= 0 (0 = end on the data), got {sigma_min!r}")
+    if sigma_min > 0 and not float(sigmas[-2]) > sigma_min * (1 + 1e-6):   # a jump of (almost) 0 is a mistake
+        raise ValueError(f"sigma_min {sigma_min:g} must lie below the grid's last positive level "
+                         f"{float(sigmas[-2]):g}: the grid's closing 0 stands for sigma_min")
+    return float(sigma_min)
+
+
 def ctm_gamma(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, gamma: float = 0.0,
-              jump: Jump | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """γ-sampling from ``sigmas[0]`` to 0 (CTM); ``generator`` is required when γ > 0."""
+              jump: Jump | None = None, sigma_min: float = 0.0,
+              generator: torch.Generator | None = None) -> Tensor:
+    """γ-sampling from ``sigmas[0]`` to 0 (CTM), or to ``sigma_min`` > 0 (SoundCTM: the closing 0 of
+    ``sigmas`` then stands for σ_min); ``generator`` is required when γ > 0."""
     gamma = _check_gamma(gamma)
+    floor = _check_sigma_min(sigma_min, sigmas)
     if gamma > 0:
         require_generator(generator, "ctm_gamma (gamma > 0)")
     if jump is None:
         jump = ddim_jump(lambda y, sigma: call_denoiser(denoise, y, sigma))
+    if floor > 0:
+        return _landing_on(floor, jump, x, as_grid(sigmas, x), gamma, generator)
     sigmas = as_grid(sigmas, x)
     shrink = math.sqrt(1.0 - gamma**2)
     for i in range(len(sigmas) - 1):
@@ -78,11 +99,25 @@ def ctm_gamma(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, gamma: float = 0.
     return x
 
 
+def _landing_on(floor: float, jump: Jump, x: Tensor, sigmas: Tensor, gamma: float, generator) -> Tensor:
+    """SoundCTM's loop: levels σ_0 … σ_{S−1}, then σ_min in place of the closing 0."""
+    levels = [float(sigma) for sigma in sigmas[:-1]] + [floor]
+    shrink = math.sqrt(1.0 - gamma**2)
+    for i in range(len(levels) - 1):
+        target = shrink * (levels[i + 1] - floor) + floor   # s̃ = √(1−γ²)(σ_{i+1} − σ_min) + σ_min
+        x = _checked_jump(jump, x, batch_sigma(levels[i], x), batch_sigma(target, x))
+        if gamma > 0 and i + 2 < len(levels):
+            scale = math.sqrt(max(levels[i + 1] ** 2 - target**2, 0.0))
+            x = x + scale * gaussian_noise(x, generator, "ctm_gamma")
+    return x
+
+
 SAMPLER = Sampler(
     name="ctm_gamma",
     fn=ctm_gamma,
     order=1,
     stochastic=True,
     nfe_fn=lambda steps: steps,
-    description="CTM gamma-sampling (SoundCTM); gamma=0 is DDIM-like jumps, gamma=1 is ping-pong",
+    description="CTM gamma-sampling (SoundCTM); gamma=0 is DDIM-like jumps, gamma=1 is ping-pong; "
+                "sigma_min > 0 lands on sigma_min (SoundCTM's sampler)",
 )
