@@ -41,7 +41,9 @@ def diversity_metrics(ctx, system, entry, sampler: str, steps: int, row_dir: Pat
                  ctx.progress, ctx.cache)
     ctx.clock.add("generate", time.perf_counter() - t0)
     t0 = time.perf_counter()
-    keys = clip_keys_of(system, sampler, steps, entry.guidance, protocol.duration_s, items) if ctx.cache else None
+    keys = None
+    if ctx.cache:
+        keys = clip_keys_of(system, sampler, steps, entry.guidance, protocol.duration_s, items)
     metrics = row_metrics.cached_metrics(_key(protocol, keys, ctx), lambda: _score(protocol, row_dir, ctx))
     ctx.clock.add("evaluate", time.perf_counter() - t0)
     return metrics

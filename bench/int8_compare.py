@@ -55,8 +55,8 @@ def call_memory(system, ref, guidance, items, duration_s, batch: int) -> dict:
     from systems.api import GenRequest
 
     chunk = [items[i % len(items)] for i in range(batch)]
-    request = GenRequest(prompts=[it.prompt for it in chunk], seeds=[it.seed for it in chunk], steps=ref.steps,
-                         guidance=guidance, duration_s=duration_s, sampler=ref.sampler)
+    request = GenRequest(prompts=[it.prompt for it in chunk], seeds=[it.seed for it in chunk],
+                         steps=ref.steps, guidance=guidance, duration_s=duration_s, sampler=ref.sampler)
     peaks, rises = [], []
     for _ in range(CALLS):
         scope = reset_peak_ram("this call")

@@ -78,7 +78,8 @@ def evaluate_sets(protocol, gen_manifest: Path, refs: dict[str, Path]) -> dict:
     """Every protocol metric against ``refs["raw"]``, plus ``ae_ref_metrics`` against ``refs["ae"]``."""
     metrics = evaluate_one(protocol, gen_manifest, refs["raw"], list(protocol.metrics), "")
     if protocol.ae_ref_metrics and "ae" in refs:
-        metrics.update(evaluate_one(protocol, gen_manifest, refs["ae"], list(protocol.ae_ref_metrics), AE_REF))
+        specs = list(protocol.ae_ref_metrics)
+        metrics.update(evaluate_one(protocol, gen_manifest, refs["ae"], specs, AE_REF))
     return metrics
 
 

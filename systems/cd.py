@@ -74,6 +74,7 @@ class ConsistencyDistillation(TrainedDenoiserSystem):
     )
     trained_from = "teacher"
     default_sampler, default_guidance = "pingpong", 3.0
+    network_class = GuidedDiT
     train_defaults = {"n_grid": 18, "w_min": 0.0, "w_max": 5.0, "lr": 1e-4, "weight_decay": 1e-4,
                       "target_ema": 0.95, "ema": 0.995, "grad_clip": 1.0, "weighting": "uniform", "seed": 0,
                       "sanity_items": 64}
@@ -105,12 +106,6 @@ class ConsistencyDistillation(TrainedDenoiserSystem):
             raise SystemInputError(f"cd was trained for guidance in [{low:g}, {high:g}] (its w input); got "
                                    f"{guidance:g}: pick one inside, or retrain with other w_min/w_max")
         return torch.full((batch,), float(guidance), device=self.components.device)
-
-    def build_network(self, weights: Mapping[str, Any]) -> EDMDenoiser:
-        preset = self.components.preset
-        net = EDMDenoiser(GuidedDiT(preset.teacher), sigma_data=preset.ae.sigma_data)
-        net.load_state_dict(weights)
-        return net.to(self.components.device).eval().requires_grad_(False)
 
     # -- training
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:

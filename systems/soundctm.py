@@ -136,6 +136,7 @@ class SoundCTM(TrainedDenoiserSystem):
     )
     trained_from = "teacher"
     default_sampler, default_guidance = "ctm_gamma", 3.0
+    network_class = CTMDiT
     train_defaults = {"n_grid": 18, "omega_min": 1.0, "omega_max": 5.0, "distance": "features",
                       "lambda_dsm": 0.2, "p_uncond": 0.1, "lr": 2e-4, "weight_decay": 0.0, "target_ema": 0.99,
                       "ema": 0.995, "grad_clip": 1000.0, "seed": 0, "sanity_items": 64}
@@ -192,12 +193,6 @@ class SoundCTM(TrainedDenoiserSystem):
                                    f"{high:g}]; got {guidance:g}: pick one inside, or retrain with other "
                                    "omega_min/omega_max")
         return torch.full((batch,), float(guidance), device=self.components.device)
-
-    def build_network(self, weights: Mapping[str, Any]) -> EDMDenoiser:
-        preset = self.components.preset
-        net = EDMDenoiser(CTMDiT(preset.teacher), sigma_data=preset.ae.sigma_data)
-        net.load_state_dict(weights)
-        return net.to(self.components.device).eval().requires_grad_(False)
 
     # -- training
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:

@@ -23,7 +23,6 @@ from systems.samplers import SAMPLERS, get_sampler
 from systems.samplers.grids import make_grid
 from systems.samplers.guidance import NFECounter, classifier_free
 
-
 PRECISIONS = ("fp32", "int8")
 
 
@@ -41,8 +40,8 @@ class TeacherSystem(TextToAudio):
                  grid: str | None = None, components=None, train_missing: bool = True,
                  precision: str = "fp32") -> None:
         if precision not in PRECISIONS:
-            raise SystemInputError(f"precision must be one of {PRECISIONS}, got {precision!r} ('int8': dynamic "
-                                   "int8 quantisation of the network's linear layers, CPU only)")
+            raise SystemInputError(f"precision must be one of {PRECISIONS}, got {precision!r} ('int8': "
+                                   "dynamic int8 quantisation of the network's linear layers, CPU only)")
         self.precision = precision
         self.preset_name = preset if isinstance(preset, str) else preset.name
         self._preset = preset

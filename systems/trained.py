@@ -78,11 +78,15 @@ class TrainedDenoiserSystem(TeacherSystem, Accelerator):
         return {"latents": encode_all(comps.ae, clips.wav.to(comps.device)), "tokens": tokens, "mask": mask,
                 "captions": list(clips.captions), "null": null}
 
+    #: the EDM-form network's inner architecture, built from the teacher's DiT config (a student
+    #: with extra inputs, e.g. the guidance, names its DiT subclass here)
+    network_class: type = DiT
+
     def build_network(self, weights: Mapping[str, Any]):
         """The EDM-form denoiser holding ``weights`` (eval mode, frozen, on the components' device):
-        by default the teacher's architecture (a system with its own network overrides this)."""
+        ``network_class`` on the teacher's config (a system with another form overrides this)."""
         preset = self.components.preset
-        net = EDMDenoiser(DiT(preset.teacher), sigma_data=preset.ae.sigma_data)
+        net = EDMDenoiser(self.network_class(preset.teacher), sigma_data=preset.ae.sigma_data)
         net.load_state_dict(weights)
         return net.to(self.components.device).eval().requires_grad_(False)
 

@@ -35,7 +35,8 @@ CLAIMS = (
     Beats(id="e", statement="ARC is best at 8 steps among 1, 2, 4 and 8",
           row=ARC, rivals=tuple(RowRef("arc", "pingpong", s) for s in (1, 2, 4))),
     Beats(id="f", statement="Naive step reduction of the teacher degrades quality",
-          row=RowRef("teacher", "euler", 16), rivals=tuple(RowRef("teacher", "euler", s) for s in (1, 2, 4, 8))),
+          row=RowRef("teacher", "euler", 16),
+          rivals=tuple(RowRef("teacher", "euler", s) for s in (1, 2, 4, 8))),
     Beats(id="g", statement="Dynamic int8 quantisation keeps ARC's quality (no worse than fp32 within δ)",
           row=ARC_INT8, rivals=(ARC,), kind=NON_INFERIORITY),
 )

@@ -14,8 +14,8 @@ from bench.cards.verdicts import usable_metric
 def metric_table_blocks(card: Card, rows: list[dict]) -> list[Block]:
     blocks: list[Block] = []
     for table in card.tables:
-        blocks += [Heading(table.title), Para(table.text), Table(("row", *table.metrics),
-                                                                 tuple(_line(table, ref, rows) for ref in table.rows))]
+        lines = tuple(_line(table, ref, rows) for ref in table.rows)
+        blocks += [Heading(table.title), Para(table.text), Table(("row", *table.metrics), lines)]
     return blocks
 
 

@@ -29,7 +29,8 @@ SUPPORTING = {
     ("arc", "pingpong", 1): (0.5, 0.35), ("arc", "pingpong", 2): (0.55, 0.35),
     ("arc", "pingpong", 4): (0.6, 0.35), ("arc", "pingpong", 8): (0.7, 0.35),
     ("arc-no-contrastive", "pingpong", 8): (0.6, 0.45), ("arc-lsgan", "pingpong", 8): (0.6, 0.3),
-    ("cd", "pingpong", 1): (0.6, 0.15), ("cd", "pingpong", 2): (0.62, 0.15), ("cd", "pingpong", 4): (0.63, 0.15),
+    ("cd", "pingpong", 1): (0.6, 0.15), ("cd", "pingpong", 2): (0.62, 0.15),
+    ("cd", "pingpong", 4): (0.63, 0.15),
 }
 LINEAR = {"adherence": (0.0, 1.0, True), "kad@yamnet": (10.0, -5.0, False),
           "kad@aisfx[ae-ref]": (5.0, -2.0, False)}
@@ -64,7 +65,8 @@ def test_every_arc_claim_is_supported_when_the_rows_say_so():
 
 
 def test_arc_claims_are_contradicted_by_the_opposite_evidence():
-    flipped = {**SUPPORTING, ("arc", "pingpong", 8): (0.5, 0.1), ("arc-no-contrastive", "pingpong", 8): (0.7, 0.05)}
+    flipped = {**SUPPORTING, ("arc", "pingpong", 8): (0.5, 0.1),
+               ("arc-no-contrastive", "pingpong", 8): (0.7, 0.05)}
     found = verdicts(arc_rows(flipped, int8_q=0.2))
     assert found["a"] == found["b"] == found["c"] == found["e"] == "contradicted"
     assert found["g"] == "contradicted"   # int8 far below fp32: beyond the margin
@@ -168,10 +170,13 @@ def test_a_run_scores_the_diversity_set_and_the_int8_row(shared_cache, tmp_path)
     assert int8["precision"] == "int8" and "precision" not in fp32
     for row in (fp32, int8):
         div = row["metrics"]["ccds@mel[div]"]
-        assert div["status"] == "ok" and 0 < div["value"] < 2 and div["ci_low"] <= div["value"] <= div["ci_high"]
-        assert len(list((tmp_path / "run" / "rows" / row["row_id"] / "diversity" / "audio").glob("*.flac"))) == 6
+        assert div["status"] == "ok" and 0 < div["value"] < 2
+        assert div["ci_low"] <= div["value"] <= div["ci_high"]
+        audio = tmp_path / "run" / "rows" / row["row_id"] / "diversity" / "audio"
+        assert len(list(audio.glob("*.flac"))) == 6
     assert fp32["system_key"] != int8["system_key"]
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["protocol"]["diversity"]["prompts"] == 2
+    results_file = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results_file["protocol"]["diversity"]["prompts"] == 2
 
 
 def test_int8_precision_is_in_the_config_and_quantises_the_sampled_network(shared_cache):
