@@ -1,5 +1,5 @@
-"""Command line: ``python -m bench {eval,train,run,adherence,report,check,gate-selftest,list,
-reproduce,demo-data}`` (see ``--help`` of each)."""
+"""Command line: ``python -m bench {eval,train,run,adherence,content-preservation,report,check,
+gate-selftest,list,reproduce,demo-data}`` (see ``--help`` of each)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import sys
 from bench import (
     cli_adherence,
     cli_check,
+    cli_content,
     cli_eval,
     cli_list,
     cli_report,
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_train.add_parser(sub)
     cli_run.add_parser(sub)
     cli_adherence.add_parser(sub)
+    cli_content.add_parser(sub)
     cli_report.add_parser(sub)
     cli_check.add_parser(sub)
     cli_selftest.add_parser(sub)
