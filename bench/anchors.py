@@ -73,10 +73,10 @@ def render_floor(protocol, items, folder: Path, sample_rate: int, duration_s: fl
     from common.sfx.attributes import SfxAttributes
     from common.sfx.synth import render
 
-    prompt_seeds = _prompt_seeds(protocol)
+    prompt_seeds = prompt_seeds_of(protocol)
     rows = []
     for it in items:
-        prompt_index, generation = _parse_item_id(it.item_id)
+        prompt_index, generation = parse_item_id(it.item_id)
         seed = floor_render_seed(prompt_seeds[prompt_index], generation)
         wav = render(SfxAttributes.from_dict(it.meta), seed, sample_rate, duration_s)
         rows.append({"id": it.item_id, "path": write_clip(folder, it.item_id, wav, sample_rate),
@@ -84,14 +84,14 @@ def render_floor(protocol, items, folder: Path, sample_rate: int, duration_s: fl
     return write_manifest(folder, rows)
 
 
-def _prompt_seeds(protocol) -> list[int]:
+def prompt_seeds_of(protocol) -> list[int]:
     from common.sfx.dataset import make_items
 
     spec = protocol.prompts
     return [it.seed for it in make_items(spec["split"], spec["n"], seed=spec.get("seed", 0))]
 
 
-def _parse_item_id(item_id: str) -> tuple[int, int]:
+def parse_item_id(item_id: str) -> tuple[int, int]:
     """``p0003-g1`` -> (3, 1): the runner's item ids carry prompt index and generation."""
     prompt, generation = item_id.split("-")
     return int(prompt[1:]), int(generation[1:])

@@ -162,12 +162,12 @@ def content_items(protocol, prompts: int, seeds: int) -> list:
 
 def render_seeds(protocol, items) -> list[tuple[int, int]]:
     """(floor render seed, second real render seed) per item: see the module docstring."""
-    from bench.anchors import _parse_item_id, _prompt_seeds, floor_render_seed
+    from bench.anchors import floor_render_seed, parse_item_id, prompt_seeds_of
 
-    prompt_seeds = _prompt_seeds(protocol)
+    prompt_seeds = prompt_seeds_of(protocol)
     out = []
     for it in items:
-        index, generation = _parse_item_id(it.item_id)
+        index, generation = parse_item_id(it.item_id)
         out.append((floor_render_seed(prompt_seeds[index], generation),
                     floor_render_seed(prompt_seeds[index], REAL_PAIR_GENERATION + generation)))
     return out

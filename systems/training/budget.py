@@ -21,6 +21,8 @@ class Budget:
     ``max_teacher_nfe`` counts online and offline teacher evaluations together, so a system that
     precomputes teacher outputs (AudioTurbo's pairs) and one that queries the teacher while
     training (SoundCTM) are charged alike. ``max_wall_s`` is cumulative over resumed runs.
+    Limits are checked after each update, so the update that reaches a cap finishes: a run may
+    overshoot a cap by less than one update's worth (e.g. SoundCTM's ≈ 1 500 teacher NFE).
     """
 
     max_updates: int | None = None
