@@ -40,7 +40,6 @@ import torch
 from systems.api import GenRequest, SystemInfo, SystemInputError
 from systems.components.edm import EDMDenoiser, pad_tokens
 from systems.components.teacher_task import encode_captions
-from systems.data import training_captions
 from systems.samplers import get_sampler
 from systems.samplers.guidance import classifier_free
 from systems.tasks.rectified_diffusion import RectifiedDiffusionTask
@@ -69,13 +68,6 @@ class AudioTurbo(TrainedDenoiserSystem):
     test_settings = {"n_pairs": 16, "pair_steps": 2, "sanity_items": 4}
 
     # -- phase A: pairs
-    def pair_items(self, n: int, seed_offset: int = 0) -> list[tuple[str, int]]:
-        """(caption, seed) items: the training captions in order, then again with the next seed."""
-        preset = self.components.preset
-        captions = list(dict.fromkeys(training_captions(preset.data, preset.mel.sample_rate,
-                                                        preset.clip_duration_s)))
-        return [(captions[i % len(captions)], seed_offset + i // len(captions)) for i in range(n)]
-
     def pair_spec(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """Everything the pairs depend on besides (prompt, seed)."""
         sampler = get_sampler(settings["pair_sampler"])
@@ -120,7 +112,7 @@ class AudioTurbo(TrainedDenoiserSystem):
                                    "n_pairs or pair_steps, or raise max_teacher_nfe")
 
     def _task(self, key: dict, settings: dict, batch: int) -> RectifiedDiffusionTask:
-        items = self.pair_items(settings["n_pairs"])
+        items = self.caption_items(settings["n_pairs"])
         pairs = self.pairs(settings, items, progress=True)
         tokens, mask = encode_captions(self.components.text, [p for p, _ in items])
         null_tokens, null_mask = self.components.text.null(1)
@@ -142,8 +134,8 @@ class AudioTurbo(TrainedDenoiserSystem):
                "reference": f"x0' of the teacher's {settings['pair_sampler']} {settings['pair_steps']}-step "
                             f"ODE at CFG {settings['pair_guidance']} from the same ε",
                "measure": "RMSE of the one-step x̂0 = D(σ_max·ε) to x0' (latent units)"}
-        for name, items in (("held_out", self.pair_items(n, seed_offset=SANITY_SEED_OFFSET)),
-                            ("training", self.pair_items(min(n, settings["n_pairs"])))):
+        for name, items in (("held_out", self.caption_items(n, seed_offset=SANITY_SEED_OFFSET)),
+                            ("training", self.caption_items(min(n, settings["n_pairs"])))):
             pairs = self.pairs(settings, items)
             out.update(self._one_step_errors(student.eval(), items, pairs, settings, name))
             out[f"{name}_teacher_nfe"] = pairs.teacher_nfe

@@ -35,7 +35,6 @@ must be below the teacher's own one-step x̂0's RMSE to it (w = the system's def
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, Mapping
 
 import torch
@@ -43,16 +42,14 @@ import torch
 from systems.api import GenRequest, SystemInfo, SystemInputError, check_steps
 from systems.components.edm import EDMDenoiser
 from systems.components.guided_dit import GuidedDiT, guided_from_teacher
-from systems.data import training_captions
-from systems.samplers.guidance import classifier_free
+from systems.sanity import ode_sanity
+from systems.settings_checks import ema_decays, guidance_input, guidance_range, int_at_least
 from systems.tasks.consistency_distillation import WEIGHTINGS, ConsistencyDistillationTask, training_grid
-from systems.teacher import TeacherSystem
 from systems.trained import TrainedDenoiserSystem
 from systems.training.budget import Budget
 from systems.training.fit import FitPlan
 
 CODE_VERSION = 1  # bump when the training maths change what a given key trains into
-SANITY_SEED_OFFSET = 1_000_000  # held-out seeds, far from the protocols' item seeds (training draws none)
 
 
 def step_grid(steps: int, grid: torch.Tensor) -> torch.Tensor:
@@ -101,11 +98,9 @@ class ConsistencyDistillation(TrainedDenoiserSystem):
         return super()._sample(sampler, request, {**cond, "guidance": w}, null, 1.0)
 
     def _student_guidance(self, guidance: float, batch: int) -> torch.Tensor:
-        low, high = self._fitted["w_min"], self._fitted["w_max"]
-        if not low <= guidance <= high:
-            raise SystemInputError(f"cd was trained for guidance in [{low:g}, {high:g}] (its w input); got "
-                                   f"{guidance:g}: pick one inside, or retrain with other w_min/w_max")
-        return torch.full((batch,), float(guidance), device=self.components.device)
+        trained = (self._fitted["w_min"], self._fitted["w_max"])
+        return guidance_input(guidance, trained, "guidance", ("w_min", "w_max"), self.info.name,
+                              batch, self.components.device)
 
     # -- training
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
@@ -118,23 +113,15 @@ class ConsistencyDistillation(TrainedDenoiserSystem):
 
     def _check_settings(self, settings: Mapping[str, Any]) -> None:
         """Before any training: a CFG range, a grid, a weighting and EMA rates that make sense."""
-        w_min, w_max = _number(settings, "w_min"), _number(settings, "w_max")
-        if w_min < 0 or w_min > w_max:
-            raise SystemInputError(f"cd: need 0 <= w_min <= w_max (w is a CFG scale: 0 = unconditional, "
-                                   f"1 = no guidance), got w_min={w_min:g}, w_max={w_max:g}")
-        if not w_min <= self.guidance <= w_max:
-            raise SystemInputError(f"cd: the system's guidance {self.guidance:g} (what a request naming none "
-                                   f"gets) lies outside the training range [{w_min:g}, {w_max:g}]; widen the "
-                                   "range or build the system with a guidance inside it")
-        _integer(settings, "n_grid", 2, "a Karras grid of 2 intervals or more; with 1 every target is x0")
-        _integer(settings, "sanity_items", 1, "the sanity check needs at least one item")
+        name = self.info.name
+        guidance_range(settings, ("w_min", "w_max"), "w", self.guidance, name)
+        int_at_least(settings, "n_grid", 2, "a Karras grid of 2 intervals or more; with 1 every target is x0",
+                     name)
+        int_at_least(settings, "sanity_items", 1, "the sanity check needs at least one item", name)
         if settings["weighting"] not in WEIGHTINGS:
             raise SystemInputError(f"cd: weighting must be one of {WEIGHTINGS}, got "
                                    f"{settings['weighting']!r}")
-        for name in ("target_ema", "ema"):
-            if not 0 <= _number(settings, name) < 1:
-                raise SystemInputError(f"cd: {name} is an EMA decay and must lie in [0, 1), got "
-                                       f"{settings[name]!r}")
+        ema_decays(settings, ("target_ema", "ema"), name)
 
     def _task(self, key: dict, settings: dict, batch: int) -> ConsistencyDistillationTask:
         data = self.training_data()
@@ -144,45 +131,10 @@ class ConsistencyDistillation(TrainedDenoiserSystem):
                                            data, settings, batch, self.components.preset.sampling)
 
     # -- the sanity check: one step lands nearer the teacher's ODE solution than the teacher's own jump
-    def sanity_items(self, n: int) -> list[tuple[str, int]]:
-        """(caption, seed): the training captions in order with held-out seeds from SANITY_SEED_OFFSET."""
-        preset = self.components.preset
-        captions = list(dict.fromkeys(training_captions(preset.data, preset.mel.sample_rate,
-                                                        preset.clip_duration_s)))
-        return [(captions[i % len(captions)], SANITY_SEED_OFFSET + i // len(captions)) for i in range(n)]
-
-    @torch.no_grad()
     def sanity(self, student: EDMDenoiser, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """RMSE of the one-step x̂0 from σ_max·ε to the teacher's Heun-N CFG-w solution from the same ε:
-        cd (w as input, one call) vs the teacher (CFG, one evaluation); the reference's teacher NFE
-        are reported, not charged."""
-        items, w = self.sanity_items(settings["sanity_items"]), float(self.guidance)
-        prompts, seeds = [p for p, _ in items], [s for _, s in items]
-        teacher = TeacherSystem.from_components(self.components, sampler="heun", guidance=w, grid="karras")
-        eps, reference, nfe = teacher.sample_latents(GenRequest(prompts, seeds, steps=settings["n_grid"]))
-        cond, null = self._conditions(prompts)
-        sigma_max = float(self.components.preset.sampling["sigma_max"])
-        x = sigma_max * eps.to(reference.device)
-        sigma = torch.full((len(items),), sigma_max, device=x.device)
-        ours = student.eval()(x, sigma, {**cond, "guidance": torch.full_like(sigma, w)})
-        theirs = classifier_free(self.components.teacher, cond, null, w)(x, sigma)
-        rmse = {who: float((out - reference).pow(2).mean().sqrt())
-                for who, out in (("cd", ours), ("teacher", theirs))}
-        return {"n_items": len(items), "held_out_seeds_from": SANITY_SEED_OFFSET, "guidance": w,
-                "reference": f"the teacher's heun {settings['n_grid']}-step ODE at CFG {w:g} from the same ε",
-                "measure": "RMSE of the one-step x̂0 from σ_max·ε to the reference (latent units)",
-                "cd_rmse": rmse["cd"], "teacher_one_step_rmse": rmse["teacher"],
-                "cd_closer": rmse["cd"] < rmse["teacher"], "reference_teacher_nfe": nfe * len(items)}
+        """cd's one call (w as input) vs the teacher's one CFG evaluation (``ode_sanity``)."""
+        def one_step(x, sigma, cond, w):
+            return student.eval()(x, sigma, {**cond, "guidance": w})
 
-
-def _number(settings: Mapping[str, Any], name: str) -> float:
-    value = settings[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SystemInputError(f"cd: {name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _integer(settings: Mapping[str, Any], name: str, least: int, why: str) -> None:
-    value = settings[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SystemInputError(f"cd: {name} must be an int >= {least} ({why}), got {value!r}")
+        return ode_sanity(self, one_step, settings, "cd",
+                          "RMSE of the one-step x̂0 from σ_max·ε to the reference (latent units)")

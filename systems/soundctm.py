@@ -65,15 +65,14 @@ import numpy as np
 import torch
 
 from systems.api import GenRequest, SystemInfo, SystemInputError, check_options
-from systems.cd import SANITY_SEED_OFFSET
 from systems.components.ctm_dit import CTMDiT, ctm_from_teacher, ctm_jump
 from systems.components.edm import EDMDenoiser
-from systems.data import training_captions
 from systems.noise import item_generators
 from systems.samplers.grids import make_grid
-from systems.samplers.guidance import NFECounter, classifier_free
+from systems.samplers.guidance import NFECounter
+from systems.sanity import ode_sanity
+from systems.settings_checks import ema_decays, finite_number, guidance_input, guidance_range, int_at_least
 from systems.tasks.ctm import DISTANCES, CTMTask
-from systems.teacher import TeacherSystem
 from systems.trained import TrainedDenoiserSystem
 from systems.training.budget import Budget
 from systems.training.fit import FitPlan
@@ -187,12 +186,9 @@ class SoundCTM(TrainedDenoiserSystem):
         return z, counter.count
 
     def _omega(self, guidance: float, batch: int) -> torch.Tensor:
-        low, high = self._fitted["omega_min"], self._fitted["omega_max"]
-        if not low <= guidance <= high:
-            raise SystemInputError(f"{self.info.name} was trained for ω (its guidance input) in [{low:g}, "
-                                   f"{high:g}]; got {guidance:g}: pick one inside, or retrain with other "
-                                   "omega_min/omega_max")
-        return torch.full((batch,), float(guidance), device=self.components.device)
+        trained = (self._fitted["omega_min"], self._fitted["omega_max"])
+        return guidance_input(guidance, trained, "ω (its guidance input)", ("omega_min", "omega_max"),
+                              self.info.name, batch, self.components.device)
 
     # -- training
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
@@ -206,47 +202,25 @@ class SoundCTM(TrainedDenoiserSystem):
     def _check_settings(self, settings: Mapping[str, Any]) -> None:
         """Before any training: an ω range, a grid, a distance and rates that make sense."""
         name = self.info.name
-        low, high = self._number(settings, "omega_min"), self._number(settings, "omega_max")
-        if low < 0 or low > high:
-            raise SystemInputError(f"{name}: need 0 <= omega_min <= omega_max (ω is a CFG scale: 0 = "
-                                   f"unconditional, 1 = no guidance), got omega_min={low:g}, "
-                                   f"omega_max={high:g}")
-        if not low <= self.guidance <= high:
-            raise SystemInputError(f"{name}: the system's guidance {self.guidance:g} (the ω a request naming "
-                                   f"none gets) lies outside the training range [{low:g}, {high:g}]; widen "
-                                   "the range or build the system with a guidance inside it")
-        self._integer(settings, "n_grid", 2, "a Karras grid of at least 2 levels, so that k >= 1 exists")
-        self._integer(settings, "sanity_items", 1, "the sanity check needs at least one item")
-        self._integer(settings, "seed", 0, "a training seed")
+        guidance_range(settings, ("omega_min", "omega_max"), "ω", self.guidance, name)
+        int_at_least(settings, "n_grid", 2, "a Karras grid of at least 2 levels, so that k >= 1 exists",
+                     name)
+        int_at_least(settings, "sanity_items", 1, "the sanity check needs at least one item", name)
+        int_at_least(settings, "seed", 0, "a training seed", name)
         if settings["distance"] not in DISTANCES:
             raise SystemInputError(f"{name}: distance must be one of {DISTANCES} ('features': the teacher's "
                                    f"per-block features; 'l2': latent MSE), got {settings['distance']!r}")
         for key, lowest in (("lambda_dsm", 0.0), ("weight_decay", 0.0)):
-            if self._number(settings, key) < lowest:
+            if finite_number(settings, key, name) < lowest:
                 raise SystemInputError(f"{name}: {key} must be >= 0, got {settings[key]!r}")
-        if self._number(settings, "lr") <= 0:
+        if finite_number(settings, "lr", name) <= 0:
             raise SystemInputError(f"{name}: lr must be > 0, got {settings['lr']!r}")
-        if not 0 <= self._number(settings, "p_uncond") <= 1:
+        if not 0 <= finite_number(settings, "p_uncond", name) <= 1:
             raise SystemInputError(f"{name}: p_uncond is a probability (caption dropout), got "
                                    f"{settings['p_uncond']!r}")
-        if settings["grad_clip"] is not None and self._number(settings, "grad_clip") <= 0:
+        if settings["grad_clip"] is not None and finite_number(settings, "grad_clip", name) <= 0:
             raise SystemInputError(f"{name}: grad_clip must be > 0 or None, got {settings['grad_clip']!r}")
-        for key in ("target_ema", "ema"):
-            if not 0 <= self._number(settings, key) < 1:
-                raise SystemInputError(f"{name}: {key} is an EMA decay and must lie in [0, 1), got "
-                                       f"{settings[key]!r}")
-
-    def _number(self, settings: Mapping[str, Any], key: str) -> float:
-        value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SystemInputError(f"{self.info.name}: {key} must be a finite number, got {value!r}")
-        return float(value)
-
-    def _integer(self, settings: Mapping[str, Any], key: str, least: int, why: str) -> None:
-        value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise SystemInputError(f"{self.info.name}: {key} must be an int >= {least} ({why}), "
-                                   f"got {value!r}")
+        ema_decays(settings, ("target_ema", "ema"), name)
 
     def _task(self, key: dict, settings: dict, batch: int) -> CTMTask:
         data = self.training_data()
@@ -256,33 +230,12 @@ class SoundCTM(TrainedDenoiserSystem):
                        self.components.preset.sampling)
 
     # -- the sanity check: one jump lands nearer the teacher's ODE solution than the teacher's own
-    def sanity_items(self, n: int) -> list[tuple[str, int]]:
-        """(caption, seed): the training captions in order with held-out seeds from SANITY_SEED_OFFSET."""
-        preset = self.components.preset
-        captions = list(dict.fromkeys(training_captions(preset.data, preset.mel.sample_rate,
-                                                        preset.clip_duration_s)))
-        return [(captions[i % len(captions)], SANITY_SEED_OFFSET + i // len(captions)) for i in range(n)]
-
-    @torch.no_grad()
     def sanity(self, student: EDMDenoiser, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """RMSE of the one-jump output G(σ_max·ε, σ_max, σ_min, c, ω) and of the teacher's one-step
-        x̂0 (CFG ω) to the teacher's Heun-N CFG-ω solution from the same ε; the reference's teacher
-        NFE are reported, not charged."""
-        items, w = self.sanity_items(settings["sanity_items"]), float(self.guidance)
-        prompts, seeds = [p for p, _ in items], [s for _, s in items]
-        teacher = TeacherSystem.from_components(self.components, sampler="heun", guidance=w, grid="karras")
-        eps, reference, nfe = teacher.sample_latents(GenRequest(prompts, seeds, steps=settings["n_grid"]))
-        cond, null = self._conditions(prompts)
-        sampling = self.components.preset.sampling
-        x = float(sampling["sigma_max"]) * eps.to(reference.device)
-        sigma = torch.full((len(items),), float(sampling["sigma_max"]), device=x.device)
-        sigma_min = torch.full_like(sigma, float(sampling["sigma_min"]))
-        ours = ctm_jump(student.eval(), x, sigma, sigma_min, cond, torch.full_like(sigma, w))
-        theirs = classifier_free(self.components.teacher, cond, null, w)(x, sigma)
-        rmse = {who: float((out - reference).pow(2).mean().sqrt()) for who, out in (("ours", ours),
-                                                                                    ("teacher", theirs))}
-        return {"n_items": len(items), "held_out_seeds_from": SANITY_SEED_OFFSET, "guidance": w,
-                "reference": f"the teacher's heun {settings['n_grid']}-step ODE at CFG {w:g} from the same ε",
-                "measure": "RMSE of the one-step output from σ_max·ε to the reference (latent units)",
-                "student_rmse": rmse["ours"], "teacher_one_step_rmse": rmse["teacher"],
-                "student_closer": rmse["ours"] < rmse["teacher"], "reference_teacher_nfe": nfe * len(items)}
+        """The one jump G(σ_max·ε, σ_max, σ_min, c, ω) vs the teacher's one CFG step (``ode_sanity``)."""
+        sigma_min = float(self.components.preset.sampling["sigma_min"])
+
+        def one_step(x, sigma, cond, w):
+            return ctm_jump(student.eval(), x, sigma, torch.full_like(sigma, sigma_min), cond, w)
+
+        return ode_sanity(self, one_step, settings, "student",
+                          "RMSE of the one-step output from σ_max·ε to the reference (latent units)")

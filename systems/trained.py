@@ -15,7 +15,7 @@ from systems.api import Accelerator, GenRequest, GenResult, SystemInputError
 from systems.components.dit import DiT
 from systems.components.edm import EDMDenoiser, pad_tokens
 from systems.components.teacher_task import encode_all, encode_captions
-from systems.data import load_clips
+from systems.data import load_clips, training_captions
 from systems.teacher import TeacherSystem
 from systems.training.budget import Budget, TrainReport
 from systems.training.checkpoint import config_hash
@@ -58,6 +58,14 @@ class TrainedDenoiserSystem(TeacherSystem, Accelerator):
         depend on besides the budget (``fit_in_store`` adds that)."""
         return {"system": self.info.name, "teacher": dict(self.components.hashes), "settings": dict(settings),
                 "sampling": dict(self.components.preset.sampling), "code": code_version}
+
+    def caption_items(self, n: int, seed_offset: int = 0) -> list[tuple[str, int]]:
+        """``n`` (caption, seed) items: the distinct training captions in order, then again with the
+        next seed (AudioTurbo's pairs; held-out seeds for a sanity check with ``seed_offset``)."""
+        preset = self.components.preset
+        captions = list(dict.fromkeys(training_captions(preset.data, preset.mel.sample_rate,
+                                                        preset.clip_duration_s)))
+        return [(captions[i % len(captions)], seed_offset + i // len(captions)) for i in range(n)]
 
     def training_data(self) -> dict[str, Any]:
         """The teacher's training clips as frozen-encoder inputs: latents [N, C, F], caption tokens,

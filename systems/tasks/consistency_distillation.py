@@ -30,12 +30,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import torch
-from torch import nn
 
 from systems.components.edm import Cond, EDMDenoiser
 from systems.samplers.base import per_sample
 from systems.samplers.grids import make_grid
-from systems.training.loop import seeded_order
+from systems.tasks.student_target import StudentTargetTask, ema_update
 
 WEIGHTINGS = ("uniform", "min_snr5")
 TEACHER_NFE_PER_STEP = 4   # Heun: 2 evaluations, each with the conditional and the null branch
@@ -76,39 +75,19 @@ def loss_weight(sigma: torch.Tensor, weighting: str, sigma_data: float) -> torch
     raise ValueError(f"unknown weighting {weighting!r}: use one of {WEIGHTINGS}")
 
 
-@torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, rate: float) -> None:
-    """θ⁻ ← rate·θ⁻ + (1 − rate)·θ for every floating entry of the state dicts."""
-    for mine, theirs in zip(target.state_dict().values(), online.state_dict().values()):
-        if mine.is_floating_point():
-            mine.lerp_(theirs.detach(), 1.0 - rate)
-
-
-class ConsistencyDistillationTask:
+class ConsistencyDistillationTask(StudentTargetTask):
     """``TrainTask`` of ``cd``: the student f_θ against its EMA target on one teacher Heun step."""
 
     def __init__(self, kind: str, config: Mapping[str, Any], student: EDMDenoiser, target: EDMDenoiser,
                  teacher: EDMDenoiser, data: Mapping[str, Any], settings: Mapping[str, Any], batch: int,
                  sampling: Mapping[str, Any]) -> None:
-        self.kind, self.config = kind, dict(config)
-        self.student, self.target = student.requires_grad_(True), target.requires_grad_(False)
-        self.teacher = teacher
-        self.latents, self.tokens, self.mask = data["latents"], data["tokens"], data["mask"]
-        self.null = data["null"]
-        self.settings, self.batch_size = dict(settings), batch
+        super().__init__(kind, config, student, target, teacher, data, settings, batch)
         self.sigmas = training_grid(settings["n_grid"], sampling)
         loss_weight(torch.ones(1), self.settings["weighting"], 1.0)   # fail early if unknown
-
-    def modules(self) -> dict[str, nn.Module]:
-        return {"student": self.student, "target": self.target}
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.student.parameters(), lr=self.settings["lr"],
                                  weight_decay=self.settings["weight_decay"])
-
-    def batch(self, update: int) -> dict[str, torch.Tensor]:
-        idx = seeded_order(len(self.latents), self.batch_size, update, self.settings["seed"])
-        return {"x0": self.latents[idx], "tokens": self.tokens[idx], "mask": self.mask[idx]}
 
     def loss(self, batch: Mapping[str, torch.Tensor], generator: torch.Generator):
         ema_update(self.target, self.student, self.settings["target_ema"])   # after the previous step

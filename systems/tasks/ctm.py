@@ -56,14 +56,13 @@ from functools import partial
 from typing import Any, Mapping
 
 import torch
-from torch import nn
 
 from systems.components.ctm_dit import ctm_inner, ctm_jump
 from systems.components.edm import Cond, EDMDenoiser, drop_condition
 from systems.samplers.base import per_sample
 from systems.samplers.grids import karras
-from systems.tasks.consistency_distillation import TEACHER_NFE_PER_STEP, ema_update, guided_denoise, heun_step
-from systems.training.loop import seeded_order
+from systems.tasks.consistency_distillation import TEACHER_NFE_PER_STEP, guided_denoise, heun_step
+from systems.tasks.student_target import StudentTargetTask, ema_update
 
 DISTANCES = ("features", "l2")
 DSM_P_MEAN, DSM_P_STD = -1.2, 1.2   # the lognormal half of "half-lognormal" (EDM's training σ)
@@ -122,7 +121,7 @@ def weighted_k_probabilities(n_grid: int) -> torch.Tensor:
     return k / k.sum()
 
 
-class CTMTask:
+class CTMTask(StudentTargetTask):
     """``TrainTask`` of ``soundctm``: the student G_θ against its EMA target after k teacher Heun steps."""
 
     def __init__(self, kind: str, config: Mapping[str, Any], student: EDMDenoiser, target: EDMDenoiser,
@@ -130,25 +129,13 @@ class CTMTask:
                  sampling: Mapping[str, Any]) -> None:
         if settings["distance"] not in DISTANCES:
             raise ValueError(f"unknown distance {settings['distance']!r}: use one of {DISTANCES}")
-        self.kind, self.config = kind, dict(config)
-        self.student, self.target = student.requires_grad_(True), target.requires_grad_(False)
-        self.teacher = teacher
-        self.latents, self.tokens, self.mask = data["latents"], data["tokens"], data["mask"]
-        self.null = data["null"]
-        self.settings, self.batch_size = dict(settings), batch
+        super().__init__(kind, config, student, target, teacher, data, settings, batch)
         self.sampling = dict(sampling)
         self.sigmas = ctm_grid(settings["n_grid"], sampling)
-
-    def modules(self) -> dict[str, nn.Module]:
-        return {"student": self.student, "target": self.target}
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.RAdam(self.student.parameters(), lr=self.settings["lr"],
                                  weight_decay=self.settings["weight_decay"])
-
-    def batch(self, update: int) -> dict[str, torch.Tensor]:
-        idx = seeded_order(len(self.latents), self.batch_size, update, self.settings["seed"])
-        return {"x0": self.latents[idx], "tokens": self.tokens[idx], "mask": self.mask[idx]}
 
     def last_layer(self) -> torch.Tensor:
         """W of the adaptive weight: the DiT's output projection (SoundCTM: the postprocess conv)."""
