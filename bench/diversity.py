@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import row_metrics
 from bench.keys import content_key
 from bench.protocols.base import DIVERSITY
+from bench.specs import parse_specs
 
 SUBDIR = "diversity"
 
@@ -61,6 +62,12 @@ def _key(protocol, clip_keys: list[str] | None, ctx) -> str | None:
         return None
     specs = list(protocol.diversity.metrics)
     return content_key({"diversity": clip_keys, "ref": row_metrics.reference_fingerprint(ctx.refs["raw"]),
-                        "metrics": specs, "fingerprint": row_metrics.metric_fingerprint(specs),
+                        "metrics": specs, "fingerprint": _fingerprint(specs, ctx.fingerprint),
                         "bootstrap": protocol.bootstrap, "seed": protocol.seed,
                         "v": row_metrics.ROW_CACHE_VERSION})
+
+
+def _fingerprint(specs: list[str], run_fingerprint: dict) -> dict:
+    """The specs' entries of the run's metric fingerprint (computed once per run: backend configs
+    hash weights, so they are not recomputed per row); equal to ``metric_fingerprint(specs)``."""
+    return {spec.text: run_fingerprint[spec.text] for spec in parse_specs(specs)}
