@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("paper", metavar="PAPER", help=f"reproduction card, one of: {', '.join(CARDS)}")
     p.add_argument("--out", required=True, metavar="DIR", help="folder of the report (and of the run)")
     p.add_argument("--run", metavar="RUN_DIR", help="judge this finished run instead of running the protocol")
+    p.add_argument("--content", metavar="CONTENT_DIR",
+                   help="cards with a content-preservation part (soundctm): judge this finished "
+                        "`bench content-preservation` run instead of running one in DIR/content")
     p.add_argument("--device", default="cpu", help="device of the protocol run (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress output while running")
     p.set_defaults(func=run)
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         card = get_card(args.paper)
-        outcome = reproduce(card, args.out, run_dir=args.run, device=args.device,
+        outcome = reproduce(card, args.out, run_dir=args.run, content_dir=args.content, device=args.device,
                             progress=not args.quiet)
     except (UnknownNameError, ReproduceError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)

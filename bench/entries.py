@@ -19,12 +19,30 @@ class RunError(ValueError):
 
 
 def row_name(entry: SystemEntry, sampler: str, steps: int) -> str:
-    """``system/sampler/steps``, plus ``/cfgW`` when the entry fixes the guidance (a CFG sweep) and
-    ``/int8`` when it runs the network quantised (``config={"precision": "int8"}``)."""
+    """``system/sampler/steps``, plus ``/cfgW`` when the entry fixes the guidance (a CFG sweep),
+    ``/<variant>`` when its config sets a generation setting the system declares as a row option
+    (e.g. ``soundctm/ctm_gamma/4/nu1.5``; see ``row_variant``) and ``/int8`` when it runs the
+    network quantised (``config={"precision": "int8"}``)."""
     name = f"{entry.system}/{sampler}/{steps}"
     name = name if entry.guidance is None else f"{name}/cfg{entry.guidance:g}"
+    variant = row_variant(entry)
+    name = f"{name}/{variant}" if variant else name
     precision = entry.config.get("precision", "fp32")
     return name if precision == "fp32" else f"{name}/{precision}"
+
+
+def row_variant(entry: SystemEntry) -> str:
+    """The entry's generation settings that tell its rows apart from the system's default rows:
+    each of the system's ``row_options`` its config sets, as ``name<value>`` joined by ``,``
+    (``"nu1.5"``, ``"gamma0.5,nu1.5"``); "" when it sets none (default rows keep their ids)."""
+    from systems import get_system
+
+    options = getattr(get_system(entry.system), "row_options", ())
+    return ",".join(f"{key}{_short(entry.config[key])}" for key in options if key in entry.config)
+
+
+def _short(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def check_entries(protocol: Protocol) -> None:

@@ -29,21 +29,82 @@ class ReproduceError(ValueError):
 
 
 def reproduce(card: Card, out_dir: str | Path, *, run_dir: str | Path | None = None,
-              device: str = "cpu", progress: bool = True) -> dict:
-    """Judge ``card`` on a run and write the report; returns ``{"card", "claims", "paths"}``."""
+              content_dir: str | Path | None = None, device: str = "cpu", progress: bool = True) -> dict:
+    """Judge ``card`` on a run and write the report; returns ``{"card", "claims", "paths"}``.
+
+    A card with a content-preservation part (``card.content``) also reads ``content_dir`` (a
+    finished ``bench content-preservation`` run), else runs or resumes one in ``out_dir/content``
+    (or, with ``run_dir``, reads ``content/`` beside that run when it exists)."""
     out = Path(out_dir)
     check_out_dir(out, card.name)
     speed = None
     if run_dir is None:
         results, run_path = run_card_protocol(card, out, device, progress), out / RUN_SUBDIR
-        speed = measure_default_points(card, device, progress)
-        speed = {**speed, **measure_card_int8(card, device, progress)}
     else:
         results, run_path = load_results(Path(run_dir)), Path(run_dir)
     check_protocol(card, results, run_path)
-    verdicts = judge_card(card, results)
-    paths = write_outputs(card, results, verdicts, out, run_path, speed)
+    content = card_content(card, out, run_dir, content_dir, device, progress)
+    if run_dir is None:
+        speed = measure_default_points(card, device, progress)
+        speed = {**speed, **measure_card_int8(card, device, progress)}
+    verdicts = judge_card(card, results, content)
+    paths = write_outputs(card, results, verdicts, out, run_path, speed, content)
     return {"card": card.name, "claims": verdicts, "paths": paths, "speed": speed}
+
+
+CONTENT_SUBDIR = "content"
+
+
+def card_content(card: Card, out: Path, run_dir, content_dir, device: str, progress: bool) -> dict | None:
+    """``{"result", "where"}`` of the card's content run (``result`` None when there is none), or
+    None for a card without one; a content run made with other settings is refused."""
+    if card.content is None:
+        return None
+    from bench.content import RESULT
+
+    if content_dir is not None:
+        path = Path(content_dir)
+        if not (path / RESULT).is_file():
+            raise ReproduceError(f"--content {path}: no {RESULT} there; pass a finished `python -m bench "
+                                 "content-preservation` run, or leave --content out")
+    elif run_dir is None:
+        path = out / CONTENT_SUBDIR
+        if not (path / RESULT).is_file():
+            run_card_content(card, path, device, progress)
+    else:
+        path = Path(run_dir).parent / CONTENT_SUBDIR
+        if not (path / RESULT).is_file():
+            return {"result": None, "where": f"no content run at {path}; pass --content DIR (a finished "
+                    "`python -m bench content-preservation` run), or run without --run"}
+    return {"result": checked_content(card, path / RESULT), "where": str(path)}
+
+
+def run_card_content(card: Card, path: Path, device: str, progress: bool) -> None:
+    """The card's content run into ``path`` (resumed when an earlier one was interrupted)."""
+    from bench.content import ContentError, run_content
+    from bench.protocols import get_protocol
+
+    spec = card.content
+    try:
+        run_content(path, preset=get_protocol(card.protocol).preset, prompts=spec.prompts, seeds=spec.seeds,
+                    backend=spec.backend, few=spec.few, many=spec.many, n_boot=spec.bootstrap, device=device,
+                    progress=progress)
+    except ContentError as exc:
+        raise ReproduceError(f"the content-preservation run of card {card.name!r}: {exc}") from None
+
+
+def checked_content(card: Card, path: Path) -> dict:
+    from bench.cards.content import check_matches
+
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ReproduceError(f"{path} is not valid JSON ({exc}); rerun the content run") from None
+    differs = check_matches(card.content, result)
+    if differs:
+        raise ReproduceError(f"{path} was run with other settings than card {card.name!r} asks for "
+                             f"({differs}); pass a content run with the card's settings, or a new --out")
+    return result
 
 
 def measure_default_points(card: Card, device: str, progress: bool) -> dict:
@@ -132,12 +193,18 @@ def check_protocol(card: Card, results: dict, run_path: Path) -> None:
                              "or leave --run out to run it")
 
 
-def judge_card(card: Card, results: dict) -> list[dict]:
+def judge_card(card: Card, results: dict, content: dict | None = None) -> list[dict]:
+    """Every claim on the run's rows plus, for a card with a content run, its rows
+    (``bench.cards.content``)."""
+    if content is not None and content["result"] is not None:
+        from bench.cards.content import content_rows
+
+        results = {**results, "rows": results.get("rows", []) + content_rows(card.content, content["result"])}
     return [judge(claim, results, card.metrics) for claim in card.claims]
 
 
 def report_blocks(card: Card, results: dict, verdicts: list[dict], run_path: Path,
-                  speed: dict | None = None) -> list[Block]:
+                  speed: dict | None = None, content: dict | None = None) -> list[Block]:
     rows = results.get("rows", [])
     teacher = results.get("protocol", {}).get("resolution", {}).get("system", "teacher")
     points = {k: v for k, v in (speed or {}).items() if k != INT8_KEY}
@@ -145,28 +212,51 @@ def report_blocks(card: Card, results: dict, verdicts: list[dict], run_path: Pat
         sections.speed_blocks(card, rows, teacher)
     int8 = card_tables.int8_blocks(card, (speed or {}).get(INT8_KEY))
     return [*sections.title_blocks(card), *sections.paper_number_blocks(card, rows),
-            *sections.claim_blocks(verdicts), *card_tables.metric_table_blocks(card, rows),
+            *sections.claim_blocks(verdicts), *content_section(card, content),
+            *card_tables.metric_table_blocks(card, rows),
             *sections.training_blocks(rows), *timing, *int8, *sections.deviation_blocks(card),
             *sections.provenance_blocks(results, str(run_path))]
 
 
+def content_section(card: Card, content: dict | None) -> list[Block]:
+    if content is None:
+        return []
+    from bench.cards.content import content_blocks
+
+    return content_blocks(card.content, content["result"], content["where"])
+
+
 def claims_document(card: Card, results: dict, verdicts: list[dict], run_path: Path,
-                    speed: dict | None = None) -> dict:
-    """What claims.json holds: the card, the run it was judged on, every verdict, the speed check."""
+                    speed: dict | None = None, content: dict | None = None) -> dict:
+    """What claims.json holds: the card, the run it was judged on, every verdict, the speed check
+    and, for a card with one, where its content run is and what it measured."""
     protocol = results.get("protocol", {})
-    return {"card": card.name, "paper": card.paper, "url": card.url,
-            "protocol": {k: protocol.get(k) for k in ("name", "version", "hash")},
-            "run": str(run_path), "run_created": results.get("created"), "alpha": ALPHA,
-            "metrics": list(card.metrics), "claims": verdicts, "speed": speed}
+    doc = {"card": card.name, "paper": card.paper, "url": card.url,
+           "protocol": {k: protocol.get(k) for k in ("name", "version", "hash")},
+           "run": str(run_path), "run_created": results.get("created"), "alpha": ALPHA,
+           "metrics": list(card.metrics), "claims": verdicts, "speed": speed}
+    if content is not None:
+        result = content["result"] or {}
+        doc["content"] = {"where": content["where"], "config": result.get("config"),
+                          "rows": [_content_summary(row) for row in result.get("rows", [])]}
+    return doc
+
+
+def _content_summary(row: dict) -> dict:
+    """One content row in claims.json: its id, status, NFE, paper value and mean [CI]."""
+    out = {k: row.get(k) for k in ("row_id", "label", "status", "reason", "n", "nfe", "paper")}
+    if row.get("status") == "ok":
+        out.update(mean=row["lpaps"]["mean"], ci=row["lpaps"]["ci"])
+    return out
 
 
 def write_outputs(card: Card, results: dict, verdicts: list[dict], out: Path,
-                  run_path: Path, speed: dict | None = None) -> dict[str, str]:
-    blocks = report_blocks(card, results, verdicts, run_path, speed)
+                  run_path: Path, speed: dict | None = None, content: dict | None = None) -> dict[str, str]:
+    blocks = report_blocks(card, results, verdicts, run_path, speed, content)
     # claims.json first: it names the card that owns the folder (check_out_dir reads it);
     # allow_nan=False: a NaN anywhere is a bug to surface, never a value to write
-    texts = {CLAIMS_JSON: json.dumps(claims_document(card, results, verdicts, run_path, speed), indent=2,
-                                     ensure_ascii=False, allow_nan=False) + "\n",
+    document = claims_document(card, results, verdicts, run_path, speed, content)
+    texts = {CLAIMS_JSON: json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
              REPORT_MD: to_markdown(blocks),
              REPORT_HTML: to_html(blocks, f"Reproduction card: {card.paper}")}
     out.mkdir(parents=True, exist_ok=True)

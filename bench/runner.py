@@ -31,7 +31,13 @@ from tqdm.auto import tqdm
 from bench import row_metrics
 from bench.anchors import run_anchors
 from bench.diversity import diversity_metrics
-from bench.entries import RunError, check_entries, row_name, train_system  # noqa: F401  (re-exported)
+from bench.entries import (  # noqa: F401  (RunError, check_entries: re-exported)
+    RunError,
+    check_entries,
+    row_name,
+    row_variant,
+    train_system,
+)
 from bench.keys import content_key, write_audio_atomic, write_json, write_manifest
 from bench.protocols.base import Protocol, SystemEntry
 from bench.protocols.budgets import RULES
@@ -245,6 +251,8 @@ def run_row(ctx: RunContext, entry, system, sampler, steps, speed: bool, speed_p
     row = {"row_id": row_id, "role": "system", "system": entry.system, "sampler": sampler, "steps": steps,
            "guidance": system.guidance if entry.guidance is None else entry.guidance, "nfe": nfe,
            "metrics": metrics, "audio": audio_index(ctx.out, row_dir, ctx.items), "system_key": system_key}
+    if row_variant(entry):
+        row["variant"] = row_variant(entry)
     if getattr(system, "precision", "fp32") != "fp32":
         row["precision"] = system.precision
     if ctx.training:

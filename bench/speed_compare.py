@@ -18,8 +18,9 @@ ROUNDS, BATCH = 7, 8
 
 
 def entry_for(protocol, system: str, sampler: str, steps: int, guidance: float | None = None):
-    """The protocol entry that runs ``system`` at (sampler, steps[, guidance]); None if none does."""
-    for entry in protocol.systems:
+    """The protocol entry that runs ``system`` at (sampler, steps[, guidance]); None if none does.
+    An entry with the system's own settings (empty config) wins over a variant (e.g. ν = 1.5)."""
+    for entry in sorted(protocol.systems, key=lambda e: bool(e.config)):
         same = entry.system == system and sampler in entry.samplers and steps in entry.steps
         if same and (guidance is None or entry.guidance in (None, guidance)):
             return entry

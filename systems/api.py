@@ -160,6 +160,9 @@ class System(abc.ABC):
     info: ClassVar[SystemInfo]
     kind: ClassVar[str]
     sample_rate: int  # the rate of the system's audio, set once it is built
+    #: constructor settings that make another row of the same (sampler, steps) when a protocol
+    #: entry's config sets them (e.g. SoundCTM's ``nu``): the row id and ``variant`` name them
+    row_options: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abc.abstractmethod

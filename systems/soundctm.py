@@ -136,6 +136,7 @@ class SoundCTM(TrainedDenoiserSystem):
     trained_from = "teacher"
     default_sampler, default_guidance = "ctm_gamma", 3.0
     network_class = CTMDiT
+    row_options = GENERATION_OPTIONS   # an entry's config={"nu": 1.5} is the row …/ctm_gamma/S/nu1.5
     train_defaults = {"n_grid": 18, "omega_min": 1.0, "omega_max": 5.0, "distance": "features",
                       "lambda_dsm": 0.2, "p_uncond": 0.1, "lr": 2e-4, "weight_decay": 0.0, "target_ema": 0.99,
                       "ema": 0.995, "grad_clip": 1000.0, "seed": 0, "sanity_items": 64}

@@ -9,6 +9,7 @@ from __future__ import annotations
 CARDS: dict[str, str] = {
     "audioturbo": "bench.cards.audioturbo:CARD",
     "arc": "bench.cards.arc:CARD",
+    "soundctm": "bench.cards.soundctm:CARD",
 }
 
 

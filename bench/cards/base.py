@@ -24,7 +24,8 @@ class RowRef:
     ``guidance=None`` means the system's default guidance, i.e. the only row with this system,
     sampler and steps; when a guidance sweep puts several rows there, the reference is
     ambiguous and must name its guidance. ``precision`` tells an int8 row (``"int8"``) from the
-    fp32 one at the same point.
+    fp32 one at the same point; ``variant`` a row made with other generation settings (the row's
+    ``variant``, e.g. ``"nu1.5"``; "" = the system's defaults).
     """
 
     system: str
@@ -32,16 +33,19 @@ class RowRef:
     steps: int
     guidance: float | None = None
     precision: str = "fp32"
+    variant: str = ""
 
     def label(self) -> str:
         cfg = "" if self.guidance is None else f" cfg {self.guidance:g}"
+        variant = f" {self.variant}" if self.variant else ""
         precision = "" if self.precision == "fp32" else f" {self.precision}"
-        return f"{self.system}/{self.sampler}/{self.steps}{cfg}{precision}"
+        return f"{self.system}/{self.sampler}/{self.steps}{cfg}{variant}{precision}"
 
     def matches(self, row: dict) -> bool:
-        """Same system, sampler, steps and precision (the guidance is checked by ``find``)."""
-        return ((row.get("system"), row.get("sampler"), row.get("steps"), row.get("precision", "fp32"))
-                == (self.system, self.sampler, self.steps, self.precision))
+        """Same system, sampler, steps, variant and precision (the guidance is checked by ``find``)."""
+        return ((row.get("system"), row.get("sampler"), row.get("steps"), row.get("variant", ""),
+                 row.get("precision", "fp32"))
+                == (self.system, self.sampler, self.steps, self.variant, self.precision))
 
     def find(self, rows: list[dict]) -> tuple[dict | None, str]:
         """``(row, "")`` for the one matching row, else ``(None, why not)``."""
@@ -122,6 +126,8 @@ class Card:
     tables: tuple[MetricTable, ...] = ()
     #: a point timed fp32 vs dynamic int8 on the edge-cpu thread count (bench.int8_compare)
     int8_point: RowRef | None = None
+    #: a content-preservation run judged with the protocol's rows (bench.cards.content.ContentSpec)
+    content: Any = None
 
     def __post_init__(self) -> None:
         ids = [claim.id for claim in self.claims]

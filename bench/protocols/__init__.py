@@ -6,6 +6,7 @@ PROTOCOLS: dict[str, str] = {
     "esc50": "bench.protocols.esc50:PROTOCOL",
     "audioturbo-card": "bench.protocols.audioturbo_card:PROTOCOL",
     "arc-card": "bench.protocols.arc_card:PROTOCOL",
+    "soundctm-card": "bench.protocols.soundctm_card:PROTOCOL",
 }
 
 

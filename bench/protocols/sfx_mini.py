@@ -4,8 +4,9 @@
 rendered reference clips of the same split (the first 32 are the prompts' own clips, so KL can
 pair by prompt); the teacher with Euler at 1, 2, 3, 5, 10, 16 steps and Heun at 16 steps,
 ``audioturbo`` at 1, 2, 3, 5, 10 steps, ``lafma`` at 3, 5, 10, 25 steps, ``arc`` (ping-pong) at 1, 2,
-4, 8 steps and ``cd`` (consistency distillation, ping-pong) at 1, 2, 4 steps, all trained inside the
-run under the shared budgets (``bench.protocols.budgets``).
+4, 8 steps, ``cd`` (consistency distillation, ping-pong) at 1, 2, 4 steps and ``soundctm`` (γ = 0:
+deterministic jumps, ν = 1, ω = 3) at 1, 2, 4, 8, 16 steps, all trained inside the run under the
+shared budgets (``bench.protocols.budgets``).
 Every row is read against a floor (fresh real renders of the same prompts) and a ceiling (those
 renders through the shared autoencoder + Griffin-Lim), see ``bench.anchors``.
 
@@ -22,8 +23,8 @@ bootstrap of Euler 1 vs 16 steps, B = 50; ``bench.resolution``):
 - 4 generations per prompt give CCDS 6 pairs per prompt instead of 1.
 - Larger sets cost time linearly (generation, embedding) while FD stays rank-deficient at any
   CPU-sized set (d = 512 / 1024 ≥ n), so 128 is the size that resolves within the ``make bench``
-  time goal (≤ 30 min cold with every system; v5, with arc and cd, takes ≈ 39 min on an idle
-  2-core CPU: see the README).
+  time goal (≤ 30 min cold with every system; v5, with arc and cd, took ≈ 39 min on an idle
+  2-core CPU, v6 adds soundctm: see the README).
 
 The ``[ae-ref]`` metrics score the same clips against the references passed through the
 autoencoder: the decoder's own artefacts then no longer dominate the distance.
@@ -40,6 +41,8 @@ SYSTEMS = (
     SystemEntry("lafma", samplers=("euler",), steps=(3, 5, 10, 25), budget=budget_for("scratch", "tiny")),
     SystemEntry("arc", samplers=("pingpong",), steps=(1, 2, 4, 8), budget=budget_for("teacher", "tiny")),
     SystemEntry("cd", samplers=("pingpong",), steps=(1, 2, 4), budget=budget_for("teacher", "tiny")),
+    SystemEntry("soundctm", samplers=("ctm_gamma",), steps=(1, 2, 4, 8, 16),
+                budget=budget_for("teacher", "tiny")),
 )
 
 PROTOCOL = Protocol(
@@ -48,7 +51,8 @@ PROTOCOL = Protocol(
     # v4: audioturbo and lafma trained inside the run; the teacher's Euler rows at the step counts
     #     the accelerators are compared at (1, 2, 3, 5, 10, 16) and Heun at its default 16 only.
     # v5: arc (ping-pong 1, 2, 4, 8) and cd (consistency distillation, 1, 2, 4) trained inside the run.
-    version=5,
+    # v6: soundctm (γ = 0, ν = 1; 1, 2, 4, 8, 16 steps) trained inside the run.
+    version=6,
     description="procedural SFX prompts vs rendered references; tiny preset; CPU",
     prompts={"source": "sfx", "split": "test", "n": 32, "seed": 0},
     # The first 32 reference items are the prompts' own items (item seeds depend on the index),

@@ -28,11 +28,18 @@ def several_runs(rows: list[dict]) -> bool:
     return len({row.get("run") for row in rows}) > 1
 
 
+def system_label(row: dict) -> str:
+    """The system's name plus what makes the row another version of it: its generation variant
+    (e.g. ``soundctm nu1.5``) and a non-fp32 precision (``arc int8``)."""
+    parts = [str(row["system"]), row.get("variant") or "", row.get("precision", "fp32")]
+    return " ".join(p for p in parts[:2] if p) + ("" if parts[2] == "fp32" else f" {parts[2]}")
+
+
 def sort_rows(rows: list[dict]) -> list[dict]:
-    """Rows sorted by system, steps, sampler, guidance, run."""
+    """Rows sorted by system (with its variant and precision), steps, sampler, guidance, run."""
     def key(row: dict) -> tuple:
         g = row.get("guidance")
-        return (str(row["system"]), row["steps"], str(row["sampler"]),
+        return (system_label(row), row["steps"], str(row["sampler"]),
                 g is None, g if isinstance(g, (int, float)) else 0, str(row.get("run", "")))
     return sorted(rows, key=key)
 

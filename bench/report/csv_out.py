@@ -51,7 +51,8 @@ def _record(table: Table, i: int, anchors: dict, directions: dict[str, bool]) ->
     row = table.rows[i]
     rec = {"run": row.get("run"), "role": role(row), "label": anchor_label(row) if is_anchor(row) else None,
            "row_id": row.get("row_id"), "system": row["system"], "sampler": row["sampler"],
-           "steps": row["steps"], "guidance": row.get("guidance")}
+           "steps": row["steps"], "guidance": row.get("guidance"), "variant": row.get("variant", ""),
+           "precision": row.get("precision", "fp32")}
     rec.update({col: speed_value(row, key) for key, _, col in SPEED_COLUMNS})
     rec["best_in"] = ";".join(table.columns[j].metric for (k, j) in sorted(table.best) if k == i)
     for name in [c.metric for c in table.columns if c.kind == "metric"]:

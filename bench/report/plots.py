@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from bench.report.anchors import anchor_label, is_anchor, ok_value, system_rows
-from bench.report.cells import arrow, metric_directions, several_runs, sort_rows
+from bench.report.cells import arrow, metric_directions, several_runs, sort_rows, system_label
 
 # tick multipliers per decade, densest first; the densest series that fits is used
 TICK_SERIES = ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 5), (1, 3), (1,))
@@ -127,7 +127,7 @@ def plain(text) -> str:
 
 def series_label(row: dict, multi: bool, with_sampler: bool = False) -> str:
     """'system', 'system/sampler', prefixed by 'run: ' when rows come from several runs."""
-    label = f"{row['system']}/{row['sampler']}" if with_sampler else str(row["system"])
+    label = f"{system_label(row)}/{row['sampler']}" if with_sampler else system_label(row)
     return plain(f"{row['run']}: {label}" if multi else label)
 
 

@@ -40,6 +40,7 @@ from bench.report.cells import (
     row_nfe,
     several_runs,
     sort_rows,
+    system_label,
     used_flags,
 )
 from bench.report.headline import View
@@ -133,7 +134,7 @@ def _id_cells(row: dict, multi: bool) -> list[str]:
     cells = [str(row.get("run", ""))] if multi else []
     if is_anchor(row):
         return cells + [anchor_label(row), "—", "—", "—"]
-    return cells + [str(row["system"]), str(row["sampler"]), str(row["steps"]),
+    return cells + [system_label(row), str(row["sampler"]), str(row["steps"]),
                     fmt_number(row.get("guidance"))]
 
 
