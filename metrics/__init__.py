@@ -14,6 +14,7 @@ METRICS: dict[str, str] = {
     "ccds": "metrics.ccds:ConditionalDiversity",
     "clap": "metrics.clap_score:ClapScore",
     "lpaps": "metrics.lpaps:Lpaps",
+    "emb_cos": "metrics.embedding_cosine:EmbeddingCosine",
     "kl": "metrics.kl:KLDivergence",
     "is": "metrics.inception_score:InceptionScore",
     "precision": "metrics.prdc:Precision",

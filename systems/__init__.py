@@ -28,6 +28,8 @@ SYSTEMS: dict[str, str] = {
     "cd": "systems.cd:ConsistencyDistillation",
     "soundctm": "systems.soundctm:SoundCTM",
     "soundctm-l2": "systems.soundctm_l2:SoundCTML2",
+    "opus": "systems.opus:OpusCodec",
+    "lowpass-anchor": "systems.lowpass:LowpassAnchor",
 }
 
 
