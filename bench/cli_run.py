@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary(results: dict, out: str) -> str:
+    if results["protocol"].get("kind") == "codec":
+        from bench.codec_runner import codec_summary
+
+        return codec_summary(results, out)
     lines = [f"run folder: {out}", "where the time went: " + json.dumps(
         {k: round(v, 1) if k != "overhead_fraction" else round(v, 4) for k, v in results["timings"].items()})]
     for row in results["rows"]:

@@ -39,7 +39,7 @@ from bench.entries import (  # noqa: F401  (RunError, check_entries: re-exported
     train_system,
 )
 from bench.keys import content_key, write_audio_atomic, write_json, write_manifest
-from bench.protocols.base import Protocol, SystemEntry
+from bench.protocols.base import CODEC, Protocol, SystemEntry
 from bench.protocols.budgets import RULES
 from bench.resolution import resolution
 from common.paths import cache_root, shared_dir
@@ -73,10 +73,16 @@ class Clock:
 def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = False, device: str = "cpu",
                  progress: bool = True, speed: bool = True, cache: bool = True,
                  speed_profile: str | None = None) -> dict[str, Any]:
-    """Run every (system, sampler, steps) row of ``protocol`` into ``out_dir``; returns the results."""
+    """Run every (system, sampler, steps) row of ``protocol`` into ``out_dir``; returns the results.
+    A codec protocol (``kind="codec"``) runs in :mod:`bench.codec_runner` instead."""
     from bench.provenance import environment
     from systems.components.shared import load_components
 
+    if protocol.kind == CODEC:
+        from bench.codec_runner import run_codec_protocol
+
+        return run_codec_protocol(protocol, out_dir, resume=resume, device=device, progress=progress,
+                                  cache=cache)
     clock = Clock(time.perf_counter(), {})
     check_entries(protocol)
     out = claim_run_dir(Path(out_dir), protocol, resume)

@@ -30,6 +30,8 @@ SYSTEMS: dict[str, str] = {
     "soundctm-l2": "systems.soundctm_l2:SoundCTML2",
     "opus": "systems.opus:OpusCodec",
     "lowpass-anchor": "systems.lowpass:LowpassAnchor",
+    "spresso": "systems.spresso:SPresso",
+    "ae-codec": "systems.ae_codec:AECodec",
 }
 
 

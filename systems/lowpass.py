@@ -98,6 +98,7 @@ class LowpassAnchor(Codec):
 
     info = SystemInfo(name="lowpass-anchor", paper="MUSHRA low-pass anchor (ITU-R BS.1534-3), 3.5 kHz; "
                       "an anchor, not a codec: its bitrate is 16-bit PCM at its bandwidth")
+    row_options = ("cutoff_hz",)  # the 7-kHz mid-range anchor is another row (lowpass-anchor/cutoff_hz7000)
 
     def __init__(self, sample_rate: int = 16000, cutoff_hz: float = CUTOFF_HZ) -> None:
         self.sample_rate = _check_rate(sample_rate)

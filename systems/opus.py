@@ -228,6 +228,7 @@ class OpusCodec(Codec):
 
     info = SystemInfo(name="opus", paper="Opus (RFC 6716) in Ogg (RFC 7845) via libsndfile: the "
                       "classic-codec reference point")
+    row_options = ("bitrate_kbps",)  # each target is its own row of a codec protocol (opus/bitrate_kbps6)
 
     def __init__(self, sample_rate: int = 16000, bitrate_kbps: float = MIN_BITRATE_KBPS) -> None:
         if "OPUS" not in sf.available_subtypes("OGG"):

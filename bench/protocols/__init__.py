@@ -7,6 +7,8 @@ PROTOCOLS: dict[str, str] = {
     "audioturbo-card": "bench.protocols.audioturbo_card:PROTOCOL",
     "arc-card": "bench.protocols.arc_card:PROTOCOL",
     "soundctm-card": "bench.protocols.soundctm_card:PROTOCOL",
+    "soundctm-budget": "bench.protocols.soundctm_budget:PROTOCOL",
+    "codec-mini": "bench.protocols.codec_mini:PROTOCOL",
 }
 
 

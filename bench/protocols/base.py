@@ -5,6 +5,10 @@ number of generations per prompt (CCDS needs at least 2), seeds, clip duration, 
 at which samplers, step counts and guidance, the metrics (``metric@backend``) and the speed
 profile. Its canonical JSON hashes to ``hash()``; ``versions.json`` pins (version, hash) so a
 changed definition without a version bump fails the test suite.
+
+``kind`` says what runs it: ``"text-to-audio"`` (the default, left out of the definition so older
+protocols keep their hashes; ``bench.runner``) or ``"codec"`` (``bench.codec_runner``: the
+``reference`` clips are the test clips, each entry a codec at an operating point).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from typing import Any
 
 AE_REF = "[ae-ref]"  # suffix of a metric scored against the autoencoded reference set
 DIVERSITY = "[div]"  # suffix of a metric scored on the diversity set (DiversitySet)
+TEXT_TO_AUDIO, CODEC = "text-to-audio", "codec"
+KINDS = (TEXT_TO_AUDIO, CODEC)
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,13 @@ class Protocol:
     resolution: dict[str, str] = field(default_factory=lambda: {"system": "teacher", "sampler": "euler"})
     # Many generations per prompt on a prompt subset (CCDS as ARC measures it); see DiversitySet.
     diversity: DiversitySet | None = None
+    # What the protocol runs: "text-to-audio" (bench.runner: prompts -> clips) or "codec"
+    # (bench.codec_runner: the reference clips -> encode -> bytes -> decode, scored vs the originals).
+    kind: str = TEXT_TO_AUDIO
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.generations_per_prompt < 1:
             raise ValueError(f"{self.name}: generations_per_prompt must be >= 1")
         if not self.systems or not self.metrics:
@@ -130,6 +141,8 @@ class Protocol:
         out["systems"] = [entry.definition() for entry in self.systems]
         if self.diversity is None:
             del out["diversity"]   # protocols without the option keep their hash
+        if self.kind == TEXT_TO_AUDIO:
+            del out["kind"]   # text-to-audio protocols written before the field keep their hash
         return out
 
     def hash(self) -> str:

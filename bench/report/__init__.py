@@ -7,7 +7,8 @@ writes ``leaderboard.md`` (:mod:`bench.report.markdown`), ``leaderboard.csv`` an
 (:mod:`bench.report.html`) with the plots of :mod:`bench.report.plots`; runs that trained
 systems also get ``training.csv`` and a training section (:mod:`bench.report.training`). Floor
 and ceiling rows (:mod:`bench.report.anchors`) head every table. RTF = seconds of audio
-generated per wall-clock second (higher is faster).
+generated per wall-clock second (higher is faster). Codec runs get their own page
+(:mod:`bench.report.codec`: measured kbps, rate–quality plot, original/decoded players).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ TRAINING_FILE = "training.csv"  # only for runs with training records
 def write_report(run_paths: list[str | Path], out: str | Path, quality: str | None = None,
                  players: int = 3, allow_mixed: bool = False, max_clip_s: float = 10.0) -> list[Path]:
     """Load the runs and write the leaderboard files into ``out`` (created); returns their paths."""
+    from bench.report.codec import check_codec_runs, write_codec_report
     from bench.report.csv_out import csv_text, resolution_csv, training_csv
     from bench.report.html import build_html
     from bench.report.markdown import markdown_document
@@ -33,6 +35,8 @@ def write_report(run_paths: list[str | Path], out: str | Path, quality: str | No
 
     runs = load_runs(list(run_paths), allow_mixed=allow_mixed)
     rows = merge_rows(runs)
+    if check_codec_runs(runs):  # codec protocols: rows per (codec, operating point), rate–quality plot
+        return write_codec_report(runs, rows, Path(out), players, max_clip_s)
     view = build_view(runs, rows, quality)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -49,13 +49,14 @@ def or_skip(names: list[str], kind: str) -> list:
 @pytest.fixture(scope="module")
 def built(micro_components, micro_store):
     """``built(name)``: the registered system ``name`` from the micro components (one per module);
-    an accelerator is first fitted under a few-update budget at its declared test settings."""
+    an accelerator, or a codec trained inside runs (one with ``fit``, e.g. S-PRESSO), is first fitted
+    under a few-update budget at its declared test settings."""
     cache = {}
 
     def build(name):
         if name not in cache:
             system = get_system(name).from_components(micro_components)
-            if isinstance(system, Accelerator):
+            if isinstance(system, Accelerator) or callable(getattr(system, "fit", None)):
                 system.fit(contract.TEST_BUDGET, settings=contract.test_settings(system), store=micro_store,
                            progress=False)
             cache[name] = system
