@@ -164,7 +164,7 @@ DOMAINS = {
     "density": (0.0, math.inf), "ccds": (0.0, 2.0), "clap": (-1.0, 1.0),
     "kl": (-math.inf, math.inf), "is": (1.0, math.inf), "lpaps": (0.0, math.inf),
     "lsd": (0.0, math.inf), "mel_distance": (0.0, math.inf), "si_sdr": (-math.inf, math.inf),
-    "adherence": (0.0, 1.0),
+    "adherence": (0.0, 1.0), "emb_cos": (-1.0, 1.0),
 }
 
 
