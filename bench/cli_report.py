@@ -60,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INPUT_ERROR
     for path in paths:
         print(f"wrote {path}")
-    print("note: RTF = seconds of audio generated per wall-clock second (higher is faster)")
+    print("note: RTF = seconds of audio generated (or coded) per wall-clock second (higher is faster)")
     return EXIT_OK
