@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from systems.api import Codec, Encoded, SystemInfo, SystemInputError, check_options
+from systems.codec_input import check_codec_audio
 
 FP16 = np.dtype("<f2")  # the payload's sample format: IEEE half precision, little-endian
 BITS_PER_VALUE = 16
@@ -122,18 +123,5 @@ class AECodec(Codec):
         return next(self.ae.net.parameters()).device
 
     def _check_audio(self, audio: Any) -> np.ndarray:
-        x = np.asarray(audio)
-        if x.ndim != 2:
-            hint = ("mix down with audio.mean(axis=1)" if x.ndim == 3
-                    else "add the batch axis with audio[None]")
-            raise SystemInputError(f"ae-codec: expected mono clips [B, n], got shape {x.shape}; {hint}")
-        if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-            raise SystemInputError(f"ae-codec: audio must be real float samples, got dtype {x.dtype}")
-        if x.shape[0] == 0 or x.shape[1] < self.samples_per_frame:
-            raise SystemInputError(f"ae-codec: audio of shape {x.shape} is shorter than one latent frame "
-                                   f"({self.samples_per_frame} samples at {self.sample_rate} Hz)")
-        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-        if bad.size:
-            raise SystemInputError(f"ae-codec: clips {bad[:10].tolist()} contain NaN or Inf; fix or drop "
-                                   "them")
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return check_codec_audio(audio, "ae-codec", min_samples=self.samples_per_frame,
+                                 too_short=f"one latent frame at {self.sample_rate} Hz")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from systems.api import Codec, Encoded, SystemInfo, SystemInputError, check_options
+from systems.codec_input import check_codec_audio
 
 CUTOFF_HZ = 3500.0  # BS.1534-3's low-range anchor (7 kHz: its mid-range anchor)
 TRANSITION_HZ = 500.0  # pass band to cutoff − 250 Hz, stop band from cutoff + 250 Hz
@@ -77,22 +78,6 @@ def _check_rate(sample_rate: Any) -> int:
     return int(sample_rate)
 
 
-def _check_audio(audio: Any) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim != 2:
-        hint = ("mix down with audio.mean(axis=1)" if x.ndim == 3 else "add the batch axis with audio[None]")
-        raise SystemInputError(f"lowpass-anchor: expected mono clips [B, n], got shape {x.shape}; {hint}")
-    if x.size == 0:
-        raise SystemInputError(f"lowpass-anchor: empty audio (shape {x.shape}); pass a non-empty clip")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise SystemInputError(f"lowpass-anchor: audio must be real float samples, got dtype {x.dtype}")
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-    if bad.size:
-        raise SystemInputError(f"lowpass-anchor: clips {bad[:10].tolist()} contain NaN or Inf; fix or "
-                               "drop them")
-    return x.astype(np.float64)
-
-
 class LowpassAnchor(Codec):
     """The MUSHRA 3.5-kHz low-pass anchor: see the module docstring (not a compressed payload)."""
 
@@ -135,7 +120,7 @@ class LowpassAnchor(Codec):
 
     def encode(self, audio: np.ndarray) -> Encoded:
         """Low-pass each clip of ``audio`` [B, n]; ``payload_bits`` is the nominal PCM size."""
-        x = _check_audio(audio)
+        x = check_codec_audio(audio, "lowpass-anchor").astype(np.float64)
         filtered = zero_phase_filter(x, self.kernel).astype(np.float32)
         duration_s = x.shape[1] / self.sample_rate
         bits = math.ceil(duration_s * 2 * self.cutoff_hz * PCM_BITS)

@@ -67,6 +67,7 @@ import soundfile as sf
 
 from common.audio_io import RESAMPLER, resample
 from systems.api import Codec, Encoded, SystemInfo, SystemInputError, check_options
+from systems.codec_input import check_codec_audio
 
 OPUS_RATES_HZ = (8000, 12000, 16000, 24000, 48000)
 MIN_BITRATE_KBPS, MAX_BITRATE_KBPS = 6.0, 256.0  # libsndfile's compression-level range, per channel
@@ -205,24 +206,6 @@ def coding_rate_hz(sample_rate: Any) -> int:
     return rate
 
 
-def _check_audio(audio: Any) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim == 3:
-        raise SystemInputError(f"opus codes mono clips [B, n], got shape {x.shape} (channels?); mix "
-                               "down with audio.mean(axis=1) or code each channel as its own clip")
-    if x.ndim != 2:
-        raise SystemInputError(f"opus: expected a batch of mono clips [B, n], got shape {x.shape}; "
-                               "add the batch axis to a single clip with audio[None]")
-    if x.size == 0:
-        raise SystemInputError(f"opus: empty audio (shape {x.shape}); pass at least one non-empty clip")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise SystemInputError(f"opus: audio must be real float samples, got dtype {x.dtype}")
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-    if bad.size:
-        raise SystemInputError(f"opus: clips {bad[:10].tolist()} contain NaN or Inf; fix or drop them")
-    return x.astype(np.float32)
-
-
 class OpusCodec(Codec):
     """Opus at a target bitrate, through libsndfile (soundfile): see the module docstring."""
 
@@ -267,7 +250,7 @@ class OpusCodec(Codec):
         clip, the mean over clips rounded up for a batch (VBR files differ in size; per clip:
         :meth:`clip_bits`).
         """
-        x = _check_audio(audio)
+        x = check_codec_audio(audio, "opus")
         codes = tuple(self._encode_clip(clip) for clip in x)
         bits = [8 * len(c) for c in codes]
         return Encoded(codes=codes, latents=None, frame_rate_hz=1.0 / PACKET_S,

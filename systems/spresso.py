@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from systems.api import Accelerator, Codec, Encoded, SystemInfo, SystemInputError, check_options, check_steps
+from systems.codec_input import check_codec_audio
 from systems.components.shared import load_components
 from systems.components.spresso_net import AUDIO_COND_KEY
 from systems.noise import initial_noise
@@ -72,22 +73,6 @@ DEVIATIONS = (
     "decode seed and the payload's hash",
     "continuous variant: z as fp16 (16 bits per value); payload header of 19 bytes per clip counted",
 )
-
-
-def _check_audio(audio: Any) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim != 2:
-        hint = ("mix down with audio.mean(axis=1) or code each channel as its own clip" if x.ndim == 3
-                else "add the batch axis to a single clip with audio[None]")
-        raise SystemInputError(f"spresso codes mono clips [B, n], got shape {x.shape}; {hint}")
-    if x.size == 0:
-        raise SystemInputError(f"spresso: empty audio (shape {x.shape}); pass at least one non-empty clip")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise SystemInputError(f"spresso: audio must be real float samples, got dtype {x.dtype}")
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-    if bad.size:
-        raise SystemInputError(f"spresso: clips {bad[:10].tolist()} contain NaN or Inf; fix or drop them")
-    return x.astype(np.float32)
 
 
 def _check_int(value: Any, name: str, least: int, why: str) -> int:
@@ -303,7 +288,7 @@ class SPresso(Codec):
         if sample_rate is not None and sample_rate != self.sample_rate:
             raise SystemInputError(f"spresso codes audio at {self.sample_rate} Hz (the shared AE's rate), "
                                    f"got {sample_rate} Hz; resample the clips first")
-        x = _check_audio(audio)
+        x = check_codec_audio(audio, "spresso")
         with torch.no_grad():
             z = self._fitted.denoiser.net.encode(self.latents(x))
         codes = self.payload.to_bytes(z, x.shape[1])
