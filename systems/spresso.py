@@ -112,6 +112,9 @@ class SPresso(Codec):
     info = SystemInfo(name="spresso", paper="S-PRESSO (diffusion autoencoder codec over AE latents, "
                       "offline QINCo2; §2.4)", default_steps=(16, 64), test_steps=2)
     trained_from = "teacher"
+    stochastic = True   # seeded Heun from noise: a codec protocol decodes every clip with 3 seeds
+    #: the operating point's settings: each combination an entry sets is its own row of a codec protocol
+    row_options = ("time_factor", "quantizer", "codebook_steps", "codebook_size", "decode_steps")
     train_defaults: Mapping[str, Any] = {
         "lr": 2e-4, "p_txt": 0.9, "rank": 4, "lora_alpha": 4.0, "encoder_width": 64, "encoder_depth": 2,
         "encoder_heads": 4, "grad_clip": 1.0, "stage3_fraction": 1 / 3, "quantizer_epochs": None, "seed": 0,
