@@ -15,6 +15,7 @@ Errors name the clip and say what to do (:class:`~systems.api.SystemInputError`)
 """
 from __future__ import annotations
 
+import abc
 from typing import Sequence
 
 import numpy as np
@@ -37,7 +38,7 @@ def op_point_id(time_factor: int, channel_factor: int, quantizer: str, steps: in
     return f"spresso-t{time_factor}c{channel_factor}-{code}-{weights[:8]}"
 
 
-class _Payload:
+class _Payload(abc.ABC):
     """What both forms share: per-clip packing and checked unpacking of integer frames."""
 
     bits_per_value: int
@@ -77,13 +78,13 @@ class _Payload:
                                    f"({z_frames} frames); keep each payload with the Encoded it came in")
         return payload
 
+    @abc.abstractmethod
     def _values(self, vectors: torch.Tensor) -> np.ndarray:
         """Integer values [N, values_per_frame] of z frame vectors [N, d_z]."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _vectors(self, values: np.ndarray) -> torch.Tensor:
         """Inverse of :meth:`_values`: float32 frame vectors [N, d_z]."""
-        raise NotImplementedError
 
 
 class CodePayload(_Payload):

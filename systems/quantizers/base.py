@@ -16,6 +16,7 @@ reconstructions ẑ_1 … ẑ_m), plus ``_extra_config`` for the settings they a
 """
 from __future__ import annotations
 
+import abc
 import time
 from typing import Any, ClassVar
 
@@ -39,7 +40,7 @@ def positive_int(value: Any, name: str) -> int:
     return value
 
 
-class VectorQuantizer(nn.Module):
+class VectorQuantizer(nn.Module, metaclass=abc.ABCMeta):
     """Residual vector quantiser: ``fit``, ``encode`` (x -> codes), ``decode`` (any code prefix -> x̂).
 
     Buffers (in ``state_dict``): ``data_mean [dim]``, ``data_std []`` and ``is_fitted``; a
@@ -160,18 +161,18 @@ class VectorQuantizer(nn.Module):
 
     # ---------------------------------------------------------------- subclass hooks
 
+    @abc.abstractmethod
     def _fit_normalised(self, z: Tensor, *, seed: int, epochs: int | None,
                         progress: bool) -> dict[str, Any]:
         """Fit on normalised data ``z [N, dim]``; return report entries."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _encode_normalised(self, z: Tensor, steps: int) -> Tensor:
         """Codes ``[n, steps]`` (int64) of normalised vectors ``z [n, dim]``, 1 ≤ steps ≤ M."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _reconstructions(self, codes: Tensor) -> list[Tensor]:
         """ẑ_1 … ẑ_m (normalised units) of valid ``codes [n, m]``, m ≥ 1."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------- input checks
 
