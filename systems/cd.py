@@ -45,6 +45,7 @@ from systems.components.guided_dit import GuidedDiT, guided_from_teacher
 from systems.sanity import ode_sanity
 from systems.settings_checks import ema_decays, guidance_input, guidance_range, int_at_least
 from systems.tasks.consistency_distillation import WEIGHTINGS, ConsistencyDistillationTask, training_grid
+from systems.tasks.student_target import student_fit_plan
 from systems.trained import TrainedDenoiserSystem
 from systems.training.budget import Budget
 from systems.training.fit import FitPlan
@@ -105,11 +106,7 @@ class ConsistencyDistillation(TrainedDenoiserSystem):
     # -- training
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
         self._check_settings(settings)
-        key = self.teacher_store_key(settings, CODE_VERSION)
-        return FitPlan(kind=self.info.name, key=key, module="student", seed=settings["seed"],
-                       ema_decay=settings["ema"], grad_clip=settings["grad_clip"],
-                       make_task=lambda full_key: self._task(full_key, settings, batch),
-                       extra=lambda task: {"sanity": self.sanity(task.student, settings)})
+        return student_fit_plan(self, settings, batch, CODE_VERSION)
 
     def _check_settings(self, settings: Mapping[str, Any]) -> None:
         """Before any training: a CFG range, a grid, a weighting and EMA rates that make sense."""

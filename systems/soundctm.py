@@ -73,6 +73,7 @@ from systems.samplers.guidance import NFECounter
 from systems.sanity import ode_sanity
 from systems.settings_checks import ema_decays, finite_number, guidance_input, guidance_range, int_at_least
 from systems.tasks.ctm import DISTANCES, CTMTask
+from systems.tasks.student_target import student_fit_plan
 from systems.trained import TrainedDenoiserSystem
 from systems.training.budget import Budget
 from systems.training.fit import FitPlan
@@ -194,11 +195,7 @@ class SoundCTM(TrainedDenoiserSystem):
     # -- training
     def fit_plan(self, settings: dict[str, Any], batch: int, budget: Budget) -> FitPlan:
         self._check_settings(settings)
-        key = self.teacher_store_key(settings, CODE_VERSION)
-        return FitPlan(kind=self.info.name, key=key, module="student", seed=settings["seed"],
-                       ema_decay=settings["ema"], grad_clip=settings["grad_clip"],
-                       make_task=lambda full_key: self._task(full_key, settings, batch),
-                       extra=lambda task: {"sanity": self.sanity(task.student, settings)})
+        return student_fit_plan(self, settings, batch, CODE_VERSION)
 
     def _check_settings(self, settings: Mapping[str, Any]) -> None:
         """Before any training: an ω range, a grid, a distance and rates that make sense."""

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from systems.components.edm import EDMDenoiser
+from systems.training.fit import FitPlan
 from systems.training.loop import seeded_order
 
 
@@ -39,3 +40,14 @@ class StudentTargetTask:
     def batch(self, update: int) -> dict[str, torch.Tensor]:
         idx = seeded_order(len(self.latents), self.batch_size, update, self.settings["seed"])
         return {"x0": self.latents[idx], "tokens": self.tokens[idx], "mask": self.mask[idx]}
+
+
+def student_fit_plan(system, settings: dict[str, Any], batch: int, code_version: int) -> FitPlan:
+    """The ``FitPlan`` of a student/EMA-target system (``cd``, ``soundctm``): stored under the teacher
+    key, the module ``student`` with its EMA and clip, and the system's sanity check in the report.
+    ``system`` provides ``teacher_store_key``, ``_task(key, settings, batch)`` and ``sanity``."""
+    key = system.teacher_store_key(settings, code_version)
+    return FitPlan(kind=system.info.name, key=key, module="student", seed=settings["seed"],
+                   ema_decay=settings["ema"], grad_clip=settings["grad_clip"],
+                   make_task=lambda full_key: system._task(full_key, settings, batch),
+                   extra=lambda task: {"sanity": system.sanity(task.student, settings)})
