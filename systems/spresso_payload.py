@@ -31,9 +31,11 @@ FP16_MAX = float(np.finfo(np.float16).max)    # 65504: larger |z| would become i
 
 def op_point_id(time_factor: int, channel_factor: int, quantizer: str, steps: int | None,
                 codebook_size: int | None, weights: str) -> str:
-    """A short id of the operating point and of the weights that code it, e.g.
+    """A short id of the operating point and of the encoder side that gives its codes their meaning
+    (``weights``: the hash of g_ψ's and the quantiser's trainings), e.g.
     ``spresso-t8c2-qinco2-m4k64-1a2b3c4d`` (continuous: ``spresso-t8c2-fp16-…``). Its hash is in every
-    payload header, so codes of another operating point, or of another training of it, are refused."""
+    payload header, so codes of another operating point, or of another training of it, are refused,
+    while the diffusion and the regression decoder of one encoder read the same payloads."""
     code = "fp16" if quantizer == "none" else f"{quantizer}-m{steps}k{codebook_size}"
     return f"spresso-t{time_factor}c{channel_factor}-{code}-{weights[:8]}"
 

@@ -48,3 +48,20 @@ def reconstruction_sanity(system, denoiser: EDMDenoiser, settings: Mapping[str, 
             "measure": "latent MSE to x0 (normalised AE latents)", "spresso_mse": mse["spresso"],
             "teacher_unconditional_mse": mse["teacher"], "x0_power": float(x0.pow(2).mean()),
             "condition_used": mse["spresso"] < mse["teacher"]}
+
+
+@torch.no_grad()
+def regression_sanity(system, denoiser: EDMDenoiser, decoder, settings: Mapping[str, Any],
+                      quantizer=None) -> dict[str, Any]:
+    """Latent MSE to x0 of the regression decoder's ``h(z_q)`` on the same held-out clips, beside x0's
+    power: h must beat predicting zeros, or the ablation row compares with a broken decoder."""
+    n = settings["sanity_items"]
+    x0, _ = held_out_latents(system, n)
+    z = denoiser.net.encode(x0)
+    if quantizer is not None:
+        z = quantise(quantizer, z)
+    mse = float((decoder.eval()(z, x0.shape[-1]) - x0).pow(2).mean())
+    power = float(x0.pow(2).mean())
+    return {"n_items": n, "split": f"sfx/{SANITY_SPLIT}", "quantised": quantizer is not None,
+            "measure": "latent MSE to x0 (normalised AE latents)", "regression_mse": mse, "x0_power": power,
+            "beats_zeros": mse < power}

@@ -14,7 +14,12 @@ Store layout (``<kind>-<hash of key>/``; every key carries ``CODE_VERSION``):
 - ``spresso-s3``: stage 3, the decoder fine-tuned on quantised z. Key: the hashes of the stage-1
   and stage-2 keys, the stage-3 settings and its budget (a third of stage 1's updates).
 
-The continuous variant (``quantizer = "none"``) stops after stage 1.
+- ``spresso-r`` (``decoder = "regression"`` only, instead of stage 3): the deterministic decoder
+  ablation h (:mod:`systems.components.spresso_regression`) fitted by latent MSE on the same z_q.
+  Key: the hashes of the stage-1 (and stage-2) keys, its settings and its budget: stage 1's plus
+  stage 3's updates at the same batch, the decoder updates the diffusion decoder gets.
+
+The continuous variant (``quantizer = "none"``) skips stages 2 and 3 (and codes z itself).
 """
 from __future__ import annotations
 
@@ -29,30 +34,39 @@ import torch
 
 from systems.components.edm import EDMDenoiser
 from systems.components.spresso_net import SPressoDiT, spresso_from_teacher
+from systems.components.spresso_regression import RegressionDecoder
 from systems.quantizers import get_quantizer
-from systems.spresso_sanity import reconstruction_sanity
-from systems.tasks.spresso import SPressoTask, encode_latents, frames_of
+from systems.spresso_sanity import reconstruction_sanity, regression_sanity
+from systems.tasks.spresso import SPressoTask, encode_latents, frames_of, quantise
+from systems.tasks.spresso_regression import RegressionTask
 from systems.training.budget import Budget, TrainReport
 from systems.training.checkpoint import config_hash, load_checkpoint, save_checkpoint
 from systems.training.fit import REPORT, FitPlan, fit_in_store, training_record
 from systems.training.store import FINAL_FILE, ComponentStore
 
 CODE_VERSION = 1   # bump when the training maths change what a given key trains into
-KINDS = {1: "spresso-s1", 2: "spresso-q", 3: "spresso-s3"}
+KINDS = {1: "spresso-s1", 2: "spresso-q", 3: "spresso-s3", "r": "spresso-r"}
 MODULE = "spresso"
 NETWORK_SETTINGS = ("rank", "lora_alpha", "encoder_width", "encoder_depth", "encoder_heads")
 TASK_SETTINGS = ("lr", "p_txt", "seed", "grad_clip", "sanity_items", "sanity_steps")
+TRAINED = ("1", "3", "r")   # the stages trained by gradient steps (2 is the offline quantiser fit)
+REGRESSION_SETTINGS = ("regression_width", "regression_depth", "encoder_heads", "lr", "seed", "grad_clip",
+                       "sanity_items")
 
 
 @dataclass
 class Fitted:
-    """The trained codec: its denoiser, its quantiser (None: continuous) and each stage's record."""
+    """The trained codec: its denoiser (g_ψ, and the diffusion decoder), its quantiser (None:
+    continuous), the regression decoder of ``decoder="regression"``, each stage's record, the hash
+    of the trained decoder (``weights_hash``) and of the encoder side (g_ψ + Q: what the codes mean)."""
 
     denoiser: EDMDenoiser
     quantizer: Any
     weights_hash: str
     stages: dict[str, dict]
     budgets: dict[str, Budget]
+    encoder_hash: str
+    regression: RegressionDecoder | None = None
 
 
 # ---------------------------------------------------------------- networks and keys
@@ -174,32 +188,86 @@ def _train_quantizer(system, settings: Mapping[str, Any], net: SPressoDiT, key: 
     save_checkpoint(run_dir / FINAL_FILE, quantizer.state_dict(), kind=KINDS[2], config=key)
 
 
+# ---------------------------------------------------------------- stage r (regression decoder)
+
+def new_regression(system, settings: Mapping[str, Any]) -> RegressionDecoder:
+    """A fresh h for the operating point; its init depends on the seed only."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings["seed"])
+        return RegressionDecoder(system.z_channels, system.components.ae.latent_channels, system.time_factor,
+                                 width=settings["regression_width"], depth=settings["regression_depth"],
+                                 heads=settings["encoder_heads"])
+
+
+def regression_budget(stage1_updates: int, settings: Mapping[str, Any], batch: int) -> Budget:
+    """Stage 1's plus stage 3's updates at the same batch: the updates the diffusion decoder gets."""
+    return Budget(max_updates=stage1_updates + stage3_budget(stage1_updates, settings, batch).max_updates,
+                  batch=batch)
+
+
+def regression_plan(system, settings: Mapping[str, Any], batch: int, denoiser: EDMDenoiser, quantizer,
+                    parents: Mapping[str, str]) -> FitPlan:
+    def codes_of(latents):
+        z = encode_latents(denoiser.net, latents)
+        return z if quantizer is None else quantise(quantizer, z)
+
+    def make_task(key: dict) -> RegressionTask:
+        latents = system.training_data()["latents"]
+        decoder = new_regression(system, settings).to(system.components.device)
+        return RegressionTask(KINDS["r"], key, decoder, latents, codes_of(latents), settings, batch)
+
+    key = {"system": system.info.name, "parents": dict(parents), "stage": "r", "code": CODE_VERSION,
+           "settings": {k: settings[k] for k in REGRESSION_SETTINGS}}
+    return FitPlan(kind=KINDS["r"], key=key, module="regression", seed=settings["seed"], ema_decay=None,
+                   grad_clip=settings["grad_clip"], make_task=make_task,
+                   extra=lambda task: {"sanity": regression_sanity(system, denoiser, task.decoder, settings,
+                                                                   quantizer)})
+
+
+def load_regression(system, settings: Mapping[str, Any], weights) -> RegressionDecoder:
+    decoder = new_regression(system, settings)
+    decoder.load_state_dict(weights)
+    return decoder.to(system.components.device).eval().requires_grad_(False)
+
+
 # ---------------------------------------------------------------- all stages
 
 def run_stages(system, settings: Mapping[str, Any], budget: Budget, batch: int, store: ComponentStore,
                progress: bool) -> Fitted:
-    """Stage 1 under ``budget``; then, unless continuous, stage 2 and stage 3 (trained or reused)."""
+    """Stage 1 under ``budget``; then, unless continuous, stage 2; then stage 3 (diffusion decoder) or
+    stage r (regression decoder), each trained or reused."""
     weights1, stored1 = fit_in_store(stage1_plan(system, settings, batch), budget, store, progress)
     hash1 = config_hash({**stage1_key(system, settings), "budget": budget.to_dict()})
     denoiser = load_network(system, settings, weights1)
-    if system.quantizer_name == "none":
-        return Fitted(denoiser, None, hash1, {"1": stored1}, {"1": budget})
-    quantizer, stored2, key2 = fit_quantizer(system, settings, denoiser.net, store, progress)
-    parents = {"stage1": hash1, "stage2": config_hash(key2)}
-    budget3 = stage3_budget(stored1["train"]["updates"], settings, batch)
-    plan3 = stage3_plan(system, settings, batch, weights1, quantizer, parents)
-    weights3, stored3 = fit_in_store(plan3, budget3, store, progress)
-    hash3 = config_hash({**plan3.key, "budget": budget3.to_dict()})
-    return Fitted(load_network(system, settings, weights3), quantizer, hash3,
-                  {"1": stored1, "2": stored2, "3": stored3}, {"1": budget, "3": budget3})
+    stages, budgets, parents = {"1": stored1}, {"1": budget}, {"stage1": hash1}
+    quantizer = None
+    if system.quantised:
+        quantizer, stages["2"], key2 = fit_quantizer(system, settings, denoiser.net, store, progress)
+        parents["stage2"] = config_hash(key2)
+    encoder_hash = config_hash(parents)
+    updates1 = stored1["train"]["updates"]
+    if system.decoder == "regression":
+        plan, budgets["r"] = regression_plan(system, settings, batch, denoiser, quantizer, parents), \
+            regression_budget(updates1, settings, batch)
+        weights, stages["r"] = fit_in_store(plan, budgets["r"], store, progress)
+        hash_r = config_hash({**plan.key, "budget": budgets["r"].to_dict()})
+        return Fitted(denoiser, quantizer, hash_r, stages, budgets, encoder_hash,
+                      load_regression(system, settings, weights))
+    if quantizer is None:
+        return Fitted(denoiser, None, hash1, stages, budgets, encoder_hash)
+    plan3, budgets["3"] = stage3_plan(system, settings, batch, weights1, quantizer, parents), \
+        stage3_budget(updates1, settings, batch)
+    weights3, stages["3"] = fit_in_store(plan3, budgets["3"], store, progress)
+    hash3 = config_hash({**plan3.key, "budget": budgets["3"].to_dict()})
+    return Fitted(load_network(system, settings, weights3), quantizer, hash3, stages, budgets, encoder_hash)
 
 
 def combined_report(fitted: Fitted) -> TrainReport:
     """One ``TrainReport`` over the stages: updates and examples of stages 1 + 3, the wall time of
     all three (the quantiser fit included), stage 1's stop reason and budget; history rows tagged."""
-    runs = {stage: fitted.stages[stage]["train"] for stage in ("1", "3") if stage in fitted.stages}
+    runs = {stage: fitted.stages[stage]["train"] for stage in TRAINED if stage in fitted.stages}
     fit_wall = fitted.stages["2"]["wall_s"] if "2" in fitted.stages else 0.0
-    history = [{**row, "stage": int(stage)} for stage, run in runs.items() for row in run["history"]]
+    history = [{**row, "stage": stage} for stage, run in runs.items() for row in run["history"]]
     first = runs["1"]
     return TrainReport(updates=sum(r["updates"] for r in runs.values()),
                        wall_s=sum(r["wall_s"] for r in runs.values()) + fit_wall, online_teacher_nfe=0,
@@ -209,12 +277,12 @@ def combined_report(fitted: Fitted) -> TrainReport:
 
 
 def stage_records(fitted: Fitted) -> dict[str, Any]:
-    """Per stage: the leaderboard's training columns (1, 3) or the quantiser's fit report (2)."""
+    """Per stage: the leaderboard's training columns (1, 3, r) or the quantiser's fit report (2)."""
     records = {stage: training_record(fitted.stages[stage], fitted.budgets[stage])
-               for stage in ("1", "3") if stage in fitted.stages}
+               for stage in TRAINED if stage in fitted.stages}
     if "2" in fitted.stages:
         records["2"] = dict(fitted.stages["2"])
-    for stage in ("1", "3"):
+    for stage in TRAINED:
         if stage in records:
             records[stage]["sanity"] = fitted.stages[stage].get("sanity")
     return dict(sorted(records.items()))

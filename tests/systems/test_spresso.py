@@ -34,12 +34,14 @@ def build(components, **config):
 
 @pytest.fixture(scope="module")
 def fitted(micro_components, micro_store):
-    """``fitted[quantizer]``: the codec fitted on the micro store, for "none", "rvq" and "qinco2"."""
+    """``fitted[quantizer]``: the codec fitted on the micro store, for "none", "rvq" and "qinco2"; and
+    ``fitted["regression"]``: QINCo2's codes with the regression decoder (the ablation)."""
     systems = {}
-    for quantizer in ("none", "rvq", "qinco2"):
-        system = build(micro_components, quantizer=quantizer)
+    for name, config in (("none", {"quantizer": "none"}), ("rvq", {"quantizer": "rvq"}),
+                         ("qinco2", {"quantizer": "qinco2"}), ("regression", {"decoder": "regression"})):
+        system = build(micro_components, **config)
         system.fit(BUDGET, settings=SETTINGS, store=micro_store, progress=False)
-        systems[quantizer] = system
+        systems[name] = system
     return systems
 
 
@@ -138,6 +140,27 @@ def test_a_second_fit_reuses_the_store_without_training(fitted, micro_components
     assert report.updates == 16 and again.config() == fitted["qinco2"].config()
     encoded = again.encode(audio_clips(again, n=1))
     np.testing.assert_array_equal(again.decode(encoded, steps=2), fitted["qinco2"].decode(encoded, steps=2))
+
+
+def test_the_regression_decoder_reads_the_same_codes_deterministically(fitted):
+    diffusion, regression = fitted["qinco2"], fitted["regression"]
+    record = regression.training_record()
+    assert set(record["stages"]) == {"1", "2", "r"}
+    assert record["stages"]["1"]["store"] == diffusion.training_record()["stages"]["1"]["store"]
+    assert record["stages"]["2"]["store"] == diffusion.training_record()["stages"]["2"]["store"]
+    assert record["stages"]["r"]["updates"] == 12 + 4   # the decoder updates of stages 1 and 3
+    sanity = record["sanity"]["r"]
+    assert sanity["beats_zeros"] == (sanity["regression_mse"] < sanity["x0_power"])
+    audio = audio_clips(diffusion, n=2)
+    encoded = diffusion.encode(audio)
+    assert regression.encode(audio).codes == encoded.codes   # the same payload, byte for byte
+    decoded = regression.decode(encoded, seed=0)             # a diffusion codec's payload decodes here
+    assert decoded.shape == audio.shape and np.isfinite(decoded).all()
+    np.testing.assert_array_equal(decoded, regression.decode(encoded, seed=5))
+    assert regression.stochastic is False and diffusion.stochastic is True
+    assert regression.config()["decoder"] == "regression" and "decode_steps" not in regression.config()
+    with pytest.raises(SystemInputError, match="regression decoder .* takes no steps"):
+        regression.decode(encoded, steps=2)
 
 
 # ---------------------------------------------------------------- the codec
