@@ -6,6 +6,10 @@
   clips' content hashes).
 - **seed_spread** (stochastic codecs only): each metric on every decode seed's clips (without a
   bootstrap) and ``std`` = the sample standard deviation (ddof = 1) over the seeds.
+- **decode_spread** (stochastic codecs only): the mel distance between the clips decoded with the
+  first two decode seeds, paired by clip, with the engine's bootstrap CI (the same clip draws as
+  every row's metrics, so rows compare pairwise): how far two decodes of one payload lie apart,
+  S-PRESSO's decoding variability. A deterministic decoder's is 0 by construction and not computed.
 - **adherence_retained** = adherence(decoded) / adherence(originals): how much of what the
   procedural analysis reads back from the original it still reads from the decoded clip. Its CI
   comes from the two bootstraps' paired replicates (the same clips drawn on both sides: the
@@ -26,11 +30,15 @@ import numpy as np
 
 from bench import row_metrics
 from bench.anchors import clip_hashes
-from bench.codec_coding import Coding
+from bench.codec_coding import Coding, seed_folder
 
 ADHERENCE, RETAINED = "adherence", "adherence_retained"
 RTF_DEFINITION = "seconds of audio per wall-clock second (higher is faster; > 1 = faster than real time)"
 SPREAD_DEFINITION = "sample standard deviation (ddof=1) of the metric over the decode seeds"
+DECODE_SPREAD = "decode_spread"
+DECODE_SPREAD_METRIC = "mel_distance"
+DECODE_SPREAD_DEFINITION = ("mel distance between the clips of decode seeds 0 and 1 (paired by clip): how "
+                            "far two decodes of one payload lie apart (stochastic codecs only)")
 
 
 def evaluate_decoded(protocol, manifest: Path, refs: dict[str, Path], fingerprint: dict, cache: bool,
@@ -51,6 +59,18 @@ def seed_spread(per_seed: list[dict], seeds: tuple[int, ...]) -> dict:
         out[name] = {"seeds": list(seeds), "values": values, "mean": float(np.mean(values)),
                      "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
     return out
+
+
+def decode_spread(protocol, row_dir: Path, seeds: tuple[int, ...], cache: bool) -> dict | None:
+    """The mel distance between the decodes of seeds 0 and 1 with its bootstrap CI (None: one seed)."""
+    if len(seeds) < 2:
+        return None
+    second, first = (seed_folder(row_dir, k) / "manifest.csv" for k in (1, 0))
+    key = row_metrics.row_key(protocol, ["spread", *clip_hashes(second), *clip_hashes(first)], {}, {}) \
+        if cache else None
+    metrics = row_metrics.cached_metrics(key, lambda: row_metrics.evaluate_one(
+        protocol, second, first, [DECODE_SPREAD_METRIC], ""))
+    return {**metrics[DECODE_SPREAD_METRIC], "definition": DECODE_SPREAD_DEFINITION}
 
 
 def retained_adherence(decoded: dict | None, original: dict | None, level: float = 0.95) -> dict | None:

@@ -46,10 +46,13 @@ from bench.codec_entries import (
 from bench.codec_payload import KBPS_BASIS, kbps_metric
 from bench.codec_rows import (
     ADHERENCE,
+    DECODE_SPREAD,
+    DECODE_SPREAD_DEFINITION,
     RETAINED,
     RTF_DEFINITION,
     SPREAD_DEFINITION,
     audio_entries,
+    decode_spread,
     evaluate_decoded,
     retained_adherence,
     seed_spread,
@@ -113,6 +116,7 @@ def run_codec_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool 
                "originals": {"manifest": "originals/manifest.csv", "n": len(clips), "metrics": ctx.originals},
                "definitions": {"kbps": KBPS_BASIS, "rtf": RTF_DEFINITION, "seed_spread": SPREAD_DEFINITION,
                                "decode_seeds": f"{DECODE_SEEDS} for a stochastic codec, else 1",
+                               DECODE_SPREAD: DECODE_SPREAD_DEFINITION,
                                RETAINED: "adherence(decoded) / adherence(originals)"},
                **({"training_rules": dict(RULES)} if trained else {}),
                "timings": clock.summary()}
@@ -183,6 +187,9 @@ def run_codec_row(ctx: CodecContext, entry, codec, steps: int | None, training: 
     retained = retained_adherence(metrics.get(ADHERENCE), ctx.originals.get(ADHERENCE))
     if retained is not None:
         metrics[RETAINED] = retained
+    spread = decode_spread(ctx.protocol, row_dir, seeds, ctx.cache)
+    if spread is not None:
+        metrics[DECODE_SPREAD] = spread
     metrics["kbps"] = kbps_metric(coding.bits, coding.clip_s, bootstrap=ctx.protocol.bootstrap,
                                   seed=ctx.protocol.seed, nominal=nominal)
     row = {"row_id": row_id, "role": "system", "kind": "codec", "system": entry.system, "sampler": "-",

@@ -29,6 +29,7 @@ from bench.report.load import ReportError, Run, protocol_label
 from bench.report.tables import Column, Table
 
 KBPS, RETAINED, ADHERENCE = "kbps", "adherence_retained", "adherence"
+DECODE_SPREAD = "decode_spread"   # the decode-seed spread of a stochastic codec (bench.codec_rows)
 ANCHOR_ROLE = "anchor"
 RTF_NOTE = "RTF = seconds of audio per wall-clock second (higher is faster; > 1 = faster than real time)."
 FLAG_NOTES = {"nominal": "nominal = an anchor's rate label (16-bit PCM at its bandwidth), not a payload",
@@ -121,11 +122,12 @@ def _cells(row: dict, columns: list[Column], multi: bool) -> list[str]:
 
 
 def _best(ordered: list[dict], columns: list[Column], directions: dict[str, bool]) -> set[tuple[int, int]]:
-    """(row, column) of each quality metric's CI-separated best codec row (anchors and kbps excluded)."""
+    """(row, column) of each quality metric's CI-separated best codec row (anchors, kbps and the decode
+    spread excluded: a spread describes a decoder, it is not a quality to win)."""
     codecs = [i for i, r in enumerate(ordered) if not is_anchor_row(r)]
     best = set()
     for j, col in enumerate(columns):
-        if col.kind != "metric" or col.metric == KBPS:
+        if col.kind != "metric" or col.metric in (KBPS, DECODE_SPREAD):
             continue
         pick = separated_best([metric_entry(ordered[i], col.metric) for i in codecs], directions[col.metric])
         if pick is not None:
