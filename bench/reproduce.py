@@ -17,6 +17,7 @@ from bench.cards import sections
 from bench.cards import tables as card_tables
 from bench.cards.base import Card
 from bench.cards.claims import judge
+from bench.cards.codec_speed import codec_speed_blocks
 from bench.cards.document import Block, to_html, to_markdown
 from bench.cards.verdicts import ALPHA
 
@@ -44,7 +45,7 @@ def reproduce(card: Card, out_dir: str | Path, *, run_dir: str | Path | None = N
         results, run_path = load_results(Path(run_dir)), Path(run_dir)
     check_protocol(card, results, run_path)
     content = card_content(card, out, run_dir, content_dir, device, progress)
-    if run_dir is None:
+    if run_dir is None and card.default_points:   # a codec card has none: its run times every row
         speed = measure_default_points(card, device, progress)
         speed = {**speed, **measure_card_int8(card, device, progress)}
     verdicts = judge_card(card, results, content)
@@ -208,8 +209,12 @@ def report_blocks(card: Card, results: dict, verdicts: list[dict], run_path: Pat
     rows = results.get("rows", [])
     teacher = results.get("protocol", {}).get("resolution", {}).get("system", "teacher")
     points = {k: v for k, v in (speed or {}).items() if k != INT8_KEY}
-    timing = sections.measured_speed_blocks(card, points, teacher) if points else \
-        sections.speed_blocks(card, rows, teacher)
+    if results.get("protocol", {}).get("kind") == "codec":
+        timing = codec_speed_blocks(rows)
+    elif points:
+        timing = sections.measured_speed_blocks(card, points, teacher)
+    else:
+        timing = sections.speed_blocks(card, rows, teacher)
     int8 = card_tables.int8_blocks(card, (speed or {}).get(INT8_KEY))
     return [*sections.title_blocks(card), *sections.paper_number_blocks(card, rows),
             *sections.claim_blocks(verdicts), *content_section(card, content),

@@ -10,6 +10,7 @@ CARDS: dict[str, str] = {
     "audioturbo": "bench.cards.audioturbo:CARD",
     "arc": "bench.cards.arc:CARD",
     "soundctm": "bench.cards.soundctm:CARD",
+    "spresso": "bench.cards.spresso:CARD",
 }
 
 

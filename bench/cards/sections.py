@@ -119,11 +119,17 @@ def margin_text(margins: dict[str, dict]) -> str:
 # --- training cost and sanity ----------------------------------------------------------------------
 
 def training_records(rows: list[dict]) -> dict[str, dict]:
-    """The first ``training`` dict of each system, in row order (a system's rows share it)."""
+    """Each distinct ``training`` dict in row order, labelled by its system (rows that share one
+    training share its entry); a system trained at several operating points (a codec's rows) adds
+    the row's variant to tell them apart."""
     out: dict[str, dict] = {}
     for row in rows:
-        if isinstance(row.get("training"), dict) and row.get("system") not in out:
-            out[row["system"]] = row["training"]
+        record = row.get("training")
+        if not isinstance(record, dict) or any(record == seen for seen in out.values()):
+            continue
+        system = str(row.get("system"))
+        label = system if system not in out else f"{system} {row.get('variant') or row.get('row_id')}"
+        out[label] = record
     return out
 
 

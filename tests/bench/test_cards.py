@@ -24,7 +24,7 @@ def verdicts(results: dict) -> dict[str, dict]:
 # --- registry and card data ------------------------------------------------------------------------
 
 def test_registry_resolves_and_unknown_names_list_the_known_cards():
-    assert set(CARDS) == {"audioturbo", "arc", "soundctm"}
+    assert set(CARDS) == {"audioturbo", "arc", "soundctm", "spresso"}
     assert isinstance(CARD, Card) and CARD.name == "audioturbo"
     with pytest.raises(UnknownNameError, match=r"unknown card 'audiotrubo'.*Did you mean 'audioturbo'"):
         get_card("audiotrubo")
