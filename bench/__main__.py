@@ -1,5 +1,5 @@
 """Command line: ``python -m bench {eval,train,run,adherence,content-preservation,report,check,
-gate-selftest,list,reproduce,demo-data}`` (see ``--help`` of each)."""
+gate-selftest,list,reproduce,quantizers,demo-data}`` (see ``--help`` of each)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ from bench import (
     cli_content,
     cli_eval,
     cli_list,
+    cli_quantizers,
     cli_report,
     cli_reproduce,
     cli_run,
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_selftest.add_parser(sub)
     cli_list.add_parser(sub)
     cli_reproduce.add_parser(sub)
+    cli_quantizers.add_parser(sub)
     demo = sub.add_parser("demo-data", help="write a small synthetic gen/ref set (offline demo)")
     demo.add_argument("--out", required=True)
     demo.set_defaults(func=_demo_data)

@@ -5,6 +5,8 @@ table); the int8 section prints what ``bench.int8_compare`` measured. Missing va
 """
 from __future__ import annotations
 
+import math
+
 from bench.cards.base import Card, MetricTable
 from bench.cards.document import Block, Heading, Para, Table
 from bench.cards.sections import DASH, fmt
@@ -27,10 +29,15 @@ def _line(table: MetricTable, ref, rows: list[dict]) -> tuple[str, ...]:
 
 
 def cell(row: dict, metric: str) -> str:
-    """``value [low, high]`` of ``metric`` in ``row``, or why it is missing."""
+    """``value [low, high]`` of ``metric`` in ``row``, or why it is missing. A table shows an ok value
+    without bootstrap replicates too (e.g. the measured kbps, a ratio whose CI comes from paired
+    replicates): only a claim needs the replicates."""
     m, why = usable_metric(row, metric)
     if m is None:
-        return f"{DASH} ({why})"
+        m = row.get("metrics", {}).get(metric) or {}
+        value = m.get("value")
+        if m.get("status") != "ok" or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{DASH} ({why})"
     low, high = m.get("ci_low"), m.get("ci_high")
     interval = f" [{low:.4g}, {high:.4g}]" if low is not None and high is not None else ""
     return f"{m['value']:.4g}{interval}"
