@@ -3,6 +3,9 @@
 Trains or reuses the shared components of the protocol's preset, generates every (system,
 sampler, steps) row with per-item seeds shared by all systems, evaluates it, measures its speed,
 and writes ``results.json`` into a new run folder (``--resume`` continues a killed run).
+
+Under ``torchrun --nproc-per-node N -m bench run …`` the ranks share the generation (canonical
+batches, ``common.dist``) and rank 0 does the rest; a torchrun restart (``--max-restarts``) resumes.
 """
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute every clip and metric")
     p.add_argument("--speed-profile", choices=["cpu", "gpu", "edge-cpu"],
                    help="override the protocol's speed profile (edge-cpu: 4 threads, fp32 and int8)")
+    p.add_argument("--gen-batch", type=int, default=16,
+                   help="clips per generation call: the canonical batch that resume and torchrun ranks share "
+                        "(default 16)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -29,23 +35,32 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.protocols import get_protocol
     from bench.runner import RunError, run_protocol
+    from common import dist
     from common.registry import UnknownNameError
     from metrics.threads import apply_torch_threads
     from systems.api import SystemInputError
 
     apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS
-
+    dist.init_from_env(args.device)
     try:
         protocol = get_protocol(args.protocol)
-        out = args.out or f"runs/{protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        results = run_protocol(protocol, out, resume=args.resume, device=args.device,
+        out = args.out or dist.broadcast(f"runs/{protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        results = run_protocol(protocol, out, resume=args.resume or restarted(), device=args.device,
                                progress=not args.quiet, speed=not args.no_speed, cache=not args.no_cache,
-                               speed_profile=args.speed_profile)
-    except (RunError, UnknownNameError, SystemInputError) as exc:  # a system's own refusal, e.g. a setting
-        print(f"error: {exc}", file=sys.stderr)
+                               speed_profile=args.speed_profile, gen_batch=args.gen_batch)
+    except (RunError, UnknownNameError, SystemInputError, dist.DistError) as exc:
+        print(f"error{dist.rank_label()}: {exc}", file=sys.stderr)   # a system's own refusal, e.g. a setting
         return 2
-    print(summary(results, out))
+    if dist.is_main():
+        print(summary(results, out))
     return 0
+
+
+def restarted() -> bool:
+    """A torchrun restart of the workers (``--max-restarts``) continues the run instead of refusing it."""
+    import os
+
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
 
 
 def summary(results: dict, out: str) -> str:
