@@ -1,5 +1,5 @@
 """Command line: ``python -m bench {eval,train,run,adherence,content-preservation,report,check,
-gate-selftest,list,reproduce,quantizers,demo-data}`` (see ``--help`` of each)."""
+gate-selftest,list,reproduce,quantizers,merge,demo-data}`` (see ``--help`` of each)."""
 from __future__ import annotations
 
 import argparse

@@ -2,6 +2,11 @@
 
 Exit codes: 0 every metric ok; 1 a metric is ``error`` (or ``unavailable`` with ``--strict``);
 2 an input problem (file, manifest, option, folder), printed as one ``error:`` paragraph.
+
+Several processes: ``--shard I/N --out DIR`` embeds shard I's clips into ``DIR`` (a job-array task;
+``python -m bench merge DIR --out RESULTS`` evaluates the union, equal to a 1-process run), and
+under ``torchrun --nproc-per-node N -m bench eval …`` every rank embeds its shard and rank 0
+merges (``bench.eval_shards``).
 """
 from __future__ import annotations
 
@@ -44,7 +49,21 @@ def add_parser(sub) -> None:
     p.add_argument("--yamnet", help="path to yamnet.tflite (or its folder)")
     p.add_argument("--strict", action="store_true", help="unavailable metrics are failures")
     p.add_argument("--list", action="store_true", help="what can run on this machine, and why not")
+    p.add_argument("--shard", metavar="I/N",
+                   help="embed only shard I of N into --out (merge with `bench merge`)")
     p.set_defaults(func=run)
+    m = sub.add_parser("merge", help="evaluate the shards of `bench eval --shard I/N` as one run",
+                       description="Evaluate the union of a folder of `bench eval --shard I/N` shards; the "
+                                   "results equal a 1-process `bench eval` with the same settings.")
+    m.add_argument("folder", help="the --out folder the shards were written to")
+    m.add_argument("--out", help="output folder for results.json (must not hold results yet)")
+    m.add_argument("--device", default="cpu")
+    m.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates (0: no CI, else >= 2)")
+    m.add_argument("--ci-level", type=float, default=0.95, help="confidence level, in (0, 1)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--yamnet", help="path to yamnet.tflite (or its folder)")
+    m.add_argument("--strict", action="store_true", help="unavailable metrics are failures")
+    m.set_defaults(func=run_merge)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         print("error: --gen is required (or use --list)", file=sys.stderr)
         return EXIT_INPUT_ERROR
     from bench.evaluate import evaluate
+    from common import dist
 
+    if args.shard or dist.init_from_env(args.device):
+        return run_sharded(args)
     try:
         results = evaluate(
             args.gen, args.ref, _split(args.metrics), prompts=args.prompts, out=args.out,
@@ -67,6 +89,59 @@ def run(args: argparse.Namespace) -> int:
             io=IOConfig(peak_dbfs=args.peak_dbfs, max_duration_s=args.max_duration_s),
             backend_options={"yamnet": {"model_path": args.yamnet}} if args.yamnet else None)
     except INPUT_ERRORS as exc:  # OSError covers FileExistsError (--out already holds results)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    print_results(results, args.out)
+    return _exit_code(results, args.strict)
+
+
+def _options(args) -> dict:
+    return {"backend_options": {"yamnet": {"model_path": args.yamnet}} if args.yamnet else None}
+
+
+def run_sharded(args: argparse.Namespace) -> int:
+    """``--shard I/N``: embed one shard; under torchrun: every rank its shard, then rank 0 merges."""
+    from bench.eval_shards import extract_shard, merge_shards, parse_shard
+    from common import dist
+
+    if not args.out:
+        print("error: a sharded eval needs --out (the folder the shards and the merge share)",
+              file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    launched = dist.active()
+    try:
+        shard = (dist.rank(), dist.world_size()) if launched else parse_shard(args.shard)
+        folder = Path(args.out) / "shards" if launched else Path(args.out)
+        record = extract_shard(args.gen, args.ref, _split(args.metrics), shard, folder, prompts=args.prompts,
+                               gen_where=parse_where(args.gen_where), ref_where=parse_where(args.ref_where),
+                               device=args.device, batch_size=args.batch_size,
+                               io=IOConfig(peak_dbfs=args.peak_dbfs, max_duration_s=args.max_duration_s),
+                               progress=not launched or dist.is_main(), **_options(args))
+        if launched:
+            dist.barrier()
+            results = dist.on_main(lambda: merge_shards(folder, args.out, device=args.device,
+                                                        bootstrap=args.bootstrap, seed=args.seed,
+                                                        ci_level=args.ci_level, **_options(args)))
+    except INPUT_ERRORS + (dist.DistError,) as exc:
+        print(f"error{dist.rank_label()}: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    if not launched:
+        print(f"shard {shard[0]}/{shard[1]}: {sum(map(len, record['items'].values()))} clips embedded with "
+              f"{', '.join(record['backends']) or 'no backend'} into {args.out}; merge the {shard[1]} shards "
+              f"with `python -m bench merge {args.out} --out RESULTS`")
+        return EXIT_OK
+    if dist.is_main():
+        print_results(results, args.out)
+    return _exit_code(results, args.strict)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from bench.eval_shards import merge_shards
+
+    try:
+        results = merge_shards(args.folder, args.out, device=args.device, bootstrap=args.bootstrap,
+                               seed=args.seed, ci_level=args.ci_level, **_options(args))
+    except INPUT_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     print_results(results, args.out)
