@@ -59,10 +59,8 @@ def extract_shard(gen, ref, metrics: list[str] | None, shard: tuple[int, int], o
     """Embed shard ``(I, N)``'s canonical batches into ``out/shard-I-of-N/cache``; returns its record
     (``metrics`` None: the offline default set, as ``bench eval``)."""
     from bench.cache import EmbeddingCache
-    from bench.evaluate import _Session, _uses_ref, default_metrics
-    from bench.specs import parse_specs
+    from bench.evaluate import _Session, default_metrics
     from common.sources import Source, apply_prompts, load_source
-    from metrics import get_metric
 
     index, count = shard
     out = Path(out)
@@ -78,29 +76,55 @@ def extract_shard(gen, ref, metrics: list[str] | None, shard: tuple[int, int], o
     cache.check_usable()
     extractor = Extractor(io, cache, batch_size, progress)
     session = _Session(gen_src, ref_src, extractor, device, backend_options or {})
-    embedded: dict[str, list[str]] = {}
-    for spec in parse_specs(metrics):
-        cls = get_metric(spec.metric)
-        if spec.backend is None or session.backend(spec.backend) is None:
-            continue   # signal metrics read audio at merge; an unavailable backend is reported there
-        want = frozenset(n for n in cls.info.needs if n in ("layers",))
-        for side, src in (("gen", gen_src), ("ref", ref_src)) if _uses_ref(cls) else (("gen", gen_src),):
-            for span in owned_batches(len(src.items), batch_size, index, count):
-                session.ext.features(session.backends[spec.backend], src.items[span.start:span.stop], want,
-                                     side)
-            embedded.setdefault(f"{spec.backend}/{side}", [])
+    embedded = embed_shard(session, metrics, shard, batch_size)
     record = {"shard": index, "of": count,
               "settings": shard_settings(gen, ref, metrics, prompts, gen_where, ref_where, batch_size, io,
                                          count),
               "items": {side: [it.id for s in owned_batches(len(src.items), batch_size, index, count)
                                for it in src.items[s.start:s.stop]]
                         for side, src in (("gen", gen_src), ("ref", ref_src))},
-              "backends": sorted(embedded), "unavailable": dict(session.unavailable),
+              "backends": embedded, "unavailable": dict(session.unavailable),
               "cache": {"hits": cache.hits, "misses": cache.misses}}
     tmp = record_path.with_suffix(f".json.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(record_path)   # written last: the shard is finished
     return record
+
+
+def embed_shard(session, metrics: list[str], shard: tuple[int, int], batch_size: int,
+                sides: tuple[str, ...] = ("gen", "ref")) -> list[str]:
+    """Embed shard ``(I, N)``'s canonical batches of ``sides`` with every backend ``metrics`` need,
+    through the session's extractor (and so into its cache); the "backend/side" pairs embedded."""
+    from bench.evaluate import _uses_ref
+    from bench.specs import parse_specs
+    from metrics import get_metric
+
+    embedded = []
+    for spec in parse_specs(metrics):
+        cls = get_metric(spec.metric)
+        if spec.backend is None or session.backend(spec.backend) is None:
+            continue   # signal metrics read audio at merge; an unavailable backend is reported there
+        want = frozenset(n for n in cls.info.needs if n in ("layers",))
+        for side in [s for s in sides if s == "gen" or _uses_ref(cls)]:
+            items = (session.gen if side == "gen" else session.ref).items
+            for span in owned_batches(len(items), batch_size, *shard):
+                session.ext.features(session.backends[spec.backend], items[span.start:span.stop], want, side)
+            embedded.append(f"{spec.backend}/{side}")
+    return sorted(set(embedded))
+
+
+def prefetch_embeddings(gen_manifest: Path, metrics: list[str], shard: tuple[int, int], *,
+                        batch_size: int = 16, device: str = "cpu") -> list[str]:
+    """A sharded run's share of one row's evaluation: this rank's canonical batches of the generated
+    clips embedded into the run's cache (rank 0 then evaluates from cache hits, exactly)."""
+    from bench.cache import EmbeddingCache
+    from bench.evaluate import _Session
+    from common.paths import cache_root
+    from common.sources import Source, load_source
+
+    session = _Session(load_source(gen_manifest), Source("", []),
+                       Extractor(IOConfig(), EmbeddingCache(cache_root()), batch_size, False), device, {})
+    return embed_shard(session, metrics, shard, batch_size, sides=("gen",))
 
 
 def shard_records(folder: Path) -> list[dict[str, Any]]:

@@ -54,11 +54,13 @@ def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: P
         if not dist.active():
             (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
     nfe = next((n for n in dist.gather(nfe) if n is not None), None)
+    if dist.is_main():
+        if nfe is not None:
+            (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
+        write_row_manifest(row_dir, items)
+    dist.barrier()   # the manifest exists for every rank from here
     if not dist.is_main():
         return nfe
-    if nfe is not None:
-        (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
-    write_row_manifest(row_dir, items)
     return nfe if nfe is not None else _nfe_of(system, sampler, steps, guidance, duration_s, items[0])
 
 

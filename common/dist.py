@@ -139,6 +139,21 @@ def owned_batches(n_items: int, batch: int, rank_: int | None = None,
     return [range(s, min(s + batch, n_items)) for b, s in enumerate(starts) if b % world == rank_]
 
 
+def on_all(fn: Callable[[], Any]) -> Any:
+    """``fn()`` on every rank; then every rank learns whether any rank failed and raises the first
+    rank's error (a ``DistError`` naming it) instead of waiting for the failed rank forever."""
+    try:
+        value, failure = fn(), None
+    except Exception as exc:  # noqa: BLE001 - shared with every rank below
+        if not active():
+            raise
+        value, failure = None, f"{type(exc).__name__} on rank {rank()}: {exc}"
+    failures = [f for f in gather(failure) if f]
+    if failures:
+        raise DistError(failures[0])
+    return value
+
+
 def main_only(fn: Callable[[], Any]) -> Any:
     """``fn()`` on rank 0 (its result there, None elsewhere); an error on rank 0 is raised on every rank."""
     box: list[Any] = []
