@@ -7,11 +7,16 @@ from scratch) with its default training settings — the same store entry ``benc
 Everything is cached in the component store (``$FASTAUDIO_CACHE/components``); a killed run
 resumes where its last checkpoint was. Prints what was trained or reused, the wall time and the
 peak RAM of this process.
+
+``torchrun --nproc-per-node N -m bench train SYSTEM --data-parallel`` trains one accelerator
+data-parallel over the N ranks (``systems.training.data_parallel``: each rank a slice of every
+batch, gradients averaged, the budget counted globally; stored apart from 1-process weights).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -27,6 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--ae-updates", type=int, help="override the preset's autoencoder updates")
     p.add_argument("--teacher-updates", type=int, help="override the preset's teacher updates")
     p.add_argument("--n-train", type=int, help="override the number of training clips")
+    p.add_argument("--data-parallel", action="store_true",
+                   help="under torchrun: train the accelerator data-parallel over the ranks")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -58,11 +65,19 @@ def run(args: argparse.Namespace) -> int:
 
     from bench.protocols.budgets import budget_for
     from bench.speed import peak_ram_mb
+    from common import dist
     from metrics.threads import apply_torch_threads
     from systems.components.shared import load_components
+    from systems.training import data_parallel
     from systems.training.store import ComponentStore
 
     apply_torch_threads()  # one thread policy for torch (metrics.threads): $FASTAUDIO_TORCH_THREADS
+    if args.data_parallel:
+        if not dist.init_from_env(args.device):
+            print("error: --data-parallel needs a torchrun launch with more than one process "
+                  "(torchrun --nproc-per-node N -m bench train SYSTEM --data-parallel)", file=sys.stderr)
+            return 2
+        os.environ[data_parallel.ENV] = "1"
     try:
         preset = preset_from_args(args)
         system_cls = None if args.target == "components" else accelerator_class(args.target)
@@ -77,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
                "trained": {kind: summarise(report) for kind, report in components.reports.items()}}
     if system_cls is not None:
         summary[args.target] = train_accelerator(system_cls, components, budget, store, not args.quiet)
-    summary.update(wall_s=round(time.perf_counter() - start, 1), peak_rss_mb=round(peak_ram_mb(), 1))
-    print(json.dumps(summary, indent=2))
+    summary.update(wall_s=round(time.perf_counter() - start, 1), peak_rss_mb=round(peak_ram_mb(), 1),
+                   ranks=dist.world_size())
+    if dist.is_main():
+        print(json.dumps(summary, indent=2))
     return 0
 
 

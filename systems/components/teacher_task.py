@@ -20,6 +20,7 @@ from systems.training.loop import seeded_order
 
 class TeacherTask:
     kind = "teacher"
+    data_parallel = True   # the loss is a mean over independent examples (systems.training.data_parallel)
 
     def __init__(self, preset: Preset, ae: LatentAutoencoder, text, wav: torch.Tensor, captions: list[str]):
         self.preset = preset

@@ -78,6 +78,8 @@ def loss_weight(sigma: torch.Tensor, weighting: str, sigma_data: float) -> torch
 class ConsistencyDistillationTask(StudentTargetTask):
     """``TrainTask`` of ``cd``: the student f_θ against its EMA target on one teacher Heun step."""
 
+    data_parallel = True   # the loss is a mean over independent examples (systems.training.data_parallel)
+
     def __init__(self, kind: str, config: Mapping[str, Any], student: EDMDenoiser, target: EDMDenoiser,
                  teacher: EDMDenoiser, data: Mapping[str, Any], settings: Mapping[str, Any], batch: int,
                  sampling: Mapping[str, Any]) -> None:

@@ -41,6 +41,8 @@ class FlowDenoiser(nn.Module):
 class FlowMatchingTask:
     """``TrainTask`` of LAFMA: regress v = x0 − ε at x_t = t·x0 + (1 − t)·ε."""
 
+    data_parallel = True   # the loss is a mean over independent examples (systems.training.data_parallel)
+
     def __init__(self, kind: str, config: Mapping[str, Any], flow: FlowDenoiser, latents: torch.Tensor,
                  tokens: torch.Tensor, mask: torch.Tensor, null: dict, settings: Mapping[str, Any],
                  batch: int) -> None:

@@ -39,6 +39,8 @@ def draw_sigma(b: int, generator: torch.Generator, dist: str, noise: Mapping[str
 class RectifiedDiffusionTask:
     """``TrainTask`` of AudioTurbo: the student regresses x0' from x0' + σ·ε (ε stored)."""
 
+    data_parallel = True   # the loss is a mean over independent examples (systems.training.data_parallel)
+
     def __init__(self, kind: str, config: Mapping[str, Any], student: EDMDenoiser, pairs: Pairs,
                  tokens: torch.Tensor, mask: torch.Tensor, null: dict, settings: Mapping[str, Any],
                  batch: int, noise: Mapping[str, float]) -> None:

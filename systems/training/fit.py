@@ -10,6 +10,11 @@ component store's folder ``<system>-<key hash>/train`` and then writes:
 
 A killed run resumes from its last checkpoint on the next call (bit-identical: every update
 draws its own seeded batch and noise); a finished one is only loaded.
+
+Data-parallel (``bench train --data-parallel`` under torchrun, :mod:`systems.training.data_parallel`):
+every rank trains its slice of each batch in the same store folder, whose key gains
+``data_parallel: W``; rank 0 alone writes the files. The store's file lock is not taken (the ranks
+train together): do not train the same key from another process meanwhile.
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from common import dist
 from common.memory import peak_ram_mb, reset_peak_ram
+from systems.training import data_parallel as dp
 from systems.training.budget import Budget
 from systems.training.checkpoint import load_checkpoint, save_checkpoint
 from systems.training.loop import load_ema, train
@@ -49,11 +56,27 @@ def fit_in_store(plan: FitPlan, budget: Budget, store: ComponentStore | None = N
                  progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """(weights of ``plan.module``, the stored report), training first if the store lacks them."""
     store = store or ComponentStore()
-    key = {**plan.key, "budget": budget.to_dict()}
-    final = store.get_or_train(plan.kind, key, lambda run_dir: _train(plan, key, budget, run_dir, progress))
+    key = {**plan.key, "budget": budget.to_dict(), **({"data_parallel": dp.world()} if dp.enabled() else {})}
+    if dp.enabled():
+        final = _train_data_parallel(store, plan, key, budget, progress)
+    else:
+        final = store.get_or_train(plan.kind, key,
+                                   lambda run_dir: _train(plan, key, budget, run_dir, progress))
     report = json.loads((final.parent / REPORT).read_text(encoding="utf-8"))
     weights = load_checkpoint(final, kind=plan.kind, config=key).tensors
     return weights, {**report, "store": str(final.parent)}
+
+
+def _train_data_parallel(store: ComponentStore, plan: FitPlan, key: dict, budget: Budget,
+                         progress: bool) -> Path:
+    """Every rank trains in the store folder (no lock: the ranks train together); rank 0 writes."""
+    run_dir = store.path(plan.kind, key)
+    final = run_dir / FINAL_FILE
+    if not dist.broadcast(final.exists()):
+        dist.main_only(lambda: run_dir.mkdir(parents=True, exist_ok=True))
+        _train(plan, key, budget, run_dir, progress and dist.is_main())
+        dist.barrier()   # final.safetensors is written before any rank reads it
+    return final
 
 
 def _train(plan: FitPlan, key: Mapping[str, Any], budget: Budget, run_dir: Path, progress: bool) -> None:
@@ -66,6 +89,8 @@ def _train(plan: FitPlan, key: Mapping[str, Any], budget: Budget, run_dir: Path,
     if plan.ema_decay is not None:
         load_ema(task, run_dir / "train")
     module = task.modules()[plan.module]
+    if not dist.is_main() and dp.enabled():
+        return   # rank 0 alone checks, reports and writes the final weights
     extra = plan.extra(task) if plan.extra is not None else {}
     summary = {"kind": plan.kind, "train": report.to_dict(), "peak_train_ram_mb": peak_ram_mb(),
                "peak_train_ram_scope": scope, "total_wall_s": time.perf_counter() - start, **extra}

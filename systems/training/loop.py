@@ -34,6 +34,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from common import dist
+from systems.training import data_parallel as dp
 from systems.training.budget import Budget, BudgetTracker, TrainReport
 from systems.training.checkpoint import (
     CheckpointError,
@@ -49,6 +51,7 @@ from systems.training.checkpoint import (
 from systems.training.ema import EMA
 
 STATE_FILE, LOG_FILE, REPORT_FILE = "state.safetensors", "log.jsonl", "report.json"
+LOSS_KEY = "\0loss"   # the loss among the scalars averaged over data-parallel ranks
 
 
 class TrainTask(Protocol):
@@ -141,6 +144,9 @@ class _Trainer:
         self.window: dict[str, Any] = _empty_window()
         self.resumed_from: int | None = None
         self.saved_at: int | None = None
+        self.world, self.rank = dp.world(), dist.rank() if dp.enabled() else 0   # data-parallel ranks
+        dp.check_task(task, self.world)
+        self.writes = self.rank == 0   # rank 0 alone writes the run folder
 
     # -- resume
     def resume(self) -> None:
@@ -151,7 +157,8 @@ class _Trainer:
             self._check_settings(checkpoint.meta["settings"])
             self._restore(checkpoint.tensors, checkpoint.meta)
             self.resumed_from = self.saved_at = self.tracker.updates
-        _write_lines(self.run_dir / LOG_FILE, self.history)
+        if self.writes:
+            _write_lines(self.run_dir / LOG_FILE, self.history)
 
     def _check_settings(self, stored: Mapping[str, Any]) -> None:
         diffs = [f"{k}: checkpoint {stored.get(k)}, requested {v}" for k, v in self.settings.items()
@@ -186,7 +193,8 @@ class _Trainer:
 
     def _exhausted(self) -> str | None:
         self.tracker.offline_teacher_nfe = int(getattr(self.task, "offline_teacher_nfe", 0))
-        return self.tracker.exhausted()
+        stop = self.tracker.exhausted()
+        return dist.broadcast(stop) if self.world > 1 else stop   # rank 0 decides for every rank
 
     def _update(self) -> float:
         """One optimiser update with per-update seeds; returns the loss value."""
@@ -194,20 +202,27 @@ class _Trainer:
         seed = self.settings["seed"]
         self._set_lr(index)
         batch = self.task.batch(index)
-        generator = torch.Generator(_device(self.params)).manual_seed(derive_seed(seed, index, "noise"))
-        torch.manual_seed(derive_seed(seed, index, "global"))   # dropout & co. resume exactly too
+        examples = _examples(self.task, batch)
+        batch = dp.shard_batch(batch, self.rank, self.world, examples)
+        noise, rng = (dp.stream(name, self.world, self.rank) for name in ("noise", "global"))
+        generator = torch.Generator(_device(self.params)).manual_seed(derive_seed(seed, index, noise))
+        torch.manual_seed(derive_seed(seed, index, rng))   # dropout & co. resume exactly too
         self.optimizer.zero_grad(set_to_none=True)
         loss, scalars, nfe = self.task.loss(batch, generator)
-        value = _finite_loss(loss, index, self.task.kind)
+        scalars = dp.mean_over_ranks({**{k: float(v) for k, v in scalars.items()},
+                                      LOSS_KEY: float(loss.detach())}, self.world)
+        value = _finite_loss(torch.tensor(scalars.pop(LOSS_KEY)), index, self.task.kind)
         loss.backward()
-        scalars = {k: float(v) for k, v in scalars.items()}
+        dp.average_gradients(self.params, self.world)
         if self.settings["grad_clip"] is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.params, self.settings["grad_clip"])
             scalars["grad_norm"] = float(norm)
         self.optimizer.step()
         for name, ema in self.emas.items():
             ema.update(self.modules[name])
-        self.tracker.step(_examples(self.task, batch), nfe)
+        if self.world > 1:
+            examples, nfe = dp.sum_over_ranks(_examples(self.task, batch), int(nfe))
+        self.tracker.step(examples, nfe)
         _accumulate(self.window, value, scalars)
         return value
 
@@ -237,8 +252,9 @@ class _Trainer:
         entry.update({k: v / counts.get(k, n) for k, v in self.window["scalars"].items()})
         entry.update(lr=float(self.optimizer.param_groups[0]["lr"]), wall_s=self.tracker.wall_s)
         self.history.append(entry)
-        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        if self.writes:
+            with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
         if reset:
             self.window = _empty_window()
 
@@ -260,8 +276,11 @@ class _Trainer:
         tensors.update(optim_tensors)
         meta = {"updates": self.tracker.updates, "tracker": self.tracker.totals(), "optim": optim_meta,
                 "history": self.history, "window": self.window, "settings": self.settings}
-        save_checkpoint(self.run_dir / STATE_FILE, tensors, kind=self.task.kind, config=self.task.config,
-                        meta=meta)
+        if self.writes:
+            save_checkpoint(self.run_dir / STATE_FILE, tensors, kind=self.task.kind, config=self.task.config,
+                            meta=meta)
+        if self.world > 1:
+            dist.barrier()   # the checkpoint is complete before any rank goes on
         self.saved_at = self.tracker.updates
 
     def _write_report(self, stopped_by: str | None) -> TrainReport:
@@ -270,7 +289,8 @@ class _Trainer:
                              offline_teacher_nfe=t.offline_teacher_nfe, examples_seen=t.examples,
                              stopped_by=stopped_by, resumed_from_update=self.resumed_from,
                              history=list(self.history), budget=t.budget.to_dict())
-        _write_json_atomic(self.run_dir / REPORT_FILE, report.to_dict())
+        if self.writes:
+            _write_json_atomic(self.run_dir / REPORT_FILE, report.to_dict())
         return report
 
     def stored_report(self) -> TrainReport | None:

@@ -19,6 +19,7 @@ class LinearTask:
     """y = x W + noise; input dropout and per-update input noise exercise both RNG paths."""
 
     kind = "linear-test"
+    data_parallel = True   # a mean over independent examples: may train over torchrun ranks
 
     def __init__(self, n: int = 256, dim: int = 8, batch_size: int = 16, lr: float = 0.05,
                  data_seed: int = 0, sleep_s: float = 0.0, nfe_per_example: int = 0,
