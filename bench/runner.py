@@ -97,8 +97,10 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
     if protocol.kind == CODEC:
         from bench.codec_runner import run_codec_protocol
 
-        return run_codec_protocol(protocol, out_dir, resume=resume, device=device, progress=progress,
-                                  cache=cache)
+        # a codec protocol is not sharded: under torchrun rank 0 runs it and the other ranks wait
+        results = dist.main_only(lambda: run_codec_protocol(protocol, out_dir, resume=resume, device=device,
+                                                            progress=progress, cache=cache))
+        return results if dist.is_main() else {}
     clock = Clock(time.perf_counter(), {})
     check_entries(protocol)
     check_gen_batch(gen_batch)

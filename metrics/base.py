@@ -92,7 +92,36 @@ class Metric(ABC):
     #: options accepted from the spec string (``fd@aisfx:level=clip``) with their defaults
     options: ClassVar[dict[str, Any]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every subclass's ``update_items`` also records what it was fed (:meth:`fed`): the
+        accumulator's mergeable state (:mod:`metrics.state`)."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("update_items")
+        if own is not None and not getattr(own, "_records", False):
+            def update_items(self, gen: Sequence[Features], ref: Sequence[Features], _own=own) -> None:
+                _own(self, gen, ref)
+                self._fed[0].extend(gen)
+                self._fed[1].extend(ref)
+
+            update_items._records = True
+            update_items.__doc__, update_items.__name__ = own.__doc__, own.__name__
+            cls.update_items = update_items
+        own_reset = cls.__dict__.get("reset")
+        if own_reset is not None and not getattr(own_reset, "_records", False):
+            def reset(self, _own=own_reset) -> None:
+                _own(self)
+                self._fed = ([], [])
+
+            reset._records = True
+            reset.__doc__, reset.__name__ = own_reset.__doc__, own_reset.__name__
+            cls.reset = reset
+
+    def fed(self) -> tuple[list[Features], list[Features]]:
+        """The (gen, ref) features this accumulator consumed since its last ``reset``, in order."""
+        return self._fed
+
     def __init__(self, **options: Any) -> None:
+        self._fed: tuple[list[Features], list[Features]] = ([], [])
         unknown = set(options) - set(self.options)
         if unknown:
             known = ", ".join(f"{k} (default {v!r})" for k, v in self.options.items()) or "none"
