@@ -38,8 +38,9 @@ def diversity_metrics(ctx, system, entry, sampler: str, steps: int, row_dir: Pat
         return {}
     items = diversity_items(protocol)
     t0 = time.perf_counter()
+    # rank 0 alone makes the diversity set of a sharded run: no collective inside
     generate_row(system, sampler, steps, entry.guidance, protocol.duration_s, items, row_dir / SUBDIR,
-                 ctx.progress, ctx.cache)
+                 ctx.progress, ctx.cache, ctx.gen_batch, sharded=False)
     ctx.clock.add("generate", time.perf_counter() - t0)
     t0 = time.perf_counter()
     keys = None

@@ -35,24 +35,28 @@ def clip_keys_of(system, sampler, steps, guidance, duration_s, items) -> list[st
 
 
 def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: Path, progress: bool,
-                 cache: bool = True, batch: int = GEN_BATCH) -> int:
+                 cache: bool = True, batch: int = GEN_BATCH, sharded: bool = True) -> int:
     """Write one clip per item in canonical batches of ``batch`` (this rank's share of them; a batch
-    whose clips are all on disk is skipped); returns the NFE per sample (on rank 0)."""
+    whose clips are all on disk is skipped); returns the NFE per sample (on rank 0). ``sharded=False``:
+    this process generates every batch, with no collective (a set that rank 0 alone makes)."""
     from systems.api import GenRequest
 
     audio_dir = row_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
     nfe = _stored_nfe(row_dir)
-    for span in tqdm(dist.owned_batches(len(items), batch), desc=f"generate {sampler}/{steps}",
-                     disable=not progress, leave=False):
+    owned = dist.owned_batches(len(items), batch) if sharded else dist.owned_batches(len(items), batch, 0, 1)
+    for span in tqdm(owned, desc=f"generate {sampler}/{steps}", disable=not progress, leave=False):
         chunk = [items[i] for i in span]
         if all((audio_dir / f"{it.item_id}.flac").exists() for it in chunk):
             continue
         request = GenRequest(prompts=[it.prompt for it in chunk], seeds=[it.seed for it in chunk],
                              steps=steps, guidance=guidance, duration_s=duration_s, sampler=sampler)
         nfe = _generate_cached(system, request, chunk, audio_dir, cache)
-        if not dist.active():
+        if not (sharded and dist.active()):
             (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
+    if not sharded:
+        write_row_manifest(row_dir, items)
+        return nfe if nfe is not None else _nfe_of(system, sampler, steps, guidance, duration_s, items[0])
     nfe = next((n for n in dist.gather(nfe) if n is not None), None)
     if dist.is_main():
         if nfe is not None:

@@ -108,3 +108,12 @@ def test_a_crashed_rank_stops_the_run_and_resume_finishes_it_without_redoing_cli
     torchrun([str(out), "--resume"], cache)
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in done.items())   # not generated again
     assert stable(out / "results.json") == stable(single / "results.json")
+
+
+def test_a_diversity_set_made_by_rank_0_alone_keeps_the_ranks_in_step(components, tmp_path):
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    run([sys.executable, str(SCRIPT), str(single), "--diversity"], fresh_cache(tmp_path, "c1", components))
+    torchrun([str(sharded), "--diversity"], fresh_cache(tmp_path, "c2", components))
+    results = stable(sharded / "results.json")
+    assert results == stable(single / "results.json")
+    assert all("ccds@mel[div]" in row["metrics"] for row in results["rows"])
