@@ -44,7 +44,8 @@ def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: P
     audio_dir = row_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
     nfe = _stored_nfe(row_dir)
-    owned = dist.owned_batches(len(items), batch) if sharded else dist.owned_batches(len(items), batch, 0, 1)
+    shared = sharded and dist.active()   # this rank makes its share; rank 0 writes the row's files
+    owned = dist.owned_batches(len(items), batch, *((dist.rank(), dist.world_size()) if shared else (0, 1)))
     for span in tqdm(owned, desc=f"generate {sampler}/{steps}", disable=not progress, leave=False):
         chunk = [items[i] for i in span]
         if all((audio_dir / f"{it.item_id}.flac").exists() for it in chunk):
@@ -52,20 +53,24 @@ def generate_row(system, sampler, steps, guidance, duration_s, items, row_dir: P
         request = GenRequest(prompts=[it.prompt for it in chunk], seeds=[it.seed for it in chunk],
                              steps=steps, guidance=guidance, duration_s=duration_s, sampler=sampler)
         nfe = _generate_cached(system, request, chunk, audio_dir, cache)
-        if not (sharded and dist.active()):
+        if not shared:
             (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
-    if not sharded:
+    if shared:
+        nfe = next((n for n in dist.gather(nfe) if n is not None), None)
+        if dist.is_main():
+            _write_nfe(row_dir, nfe)
+            write_row_manifest(row_dir, items)
+        dist.barrier()   # the manifest exists for every rank from here
+        if not dist.is_main():
+            return nfe
+    else:
         write_row_manifest(row_dir, items)
-        return nfe if nfe is not None else _nfe_of(system, sampler, steps, guidance, duration_s, items[0])
-    nfe = next((n for n in dist.gather(nfe) if n is not None), None)
-    if dist.is_main():
-        if nfe is not None:
-            (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
-        write_row_manifest(row_dir, items)
-    dist.barrier()   # the manifest exists for every rank from here
-    if not dist.is_main():
-        return nfe
     return nfe if nfe is not None else _nfe_of(system, sampler, steps, guidance, duration_s, items[0])
+
+
+def _write_nfe(row_dir: Path, nfe: int | None) -> None:
+    if nfe is not None:
+        (row_dir / "nfe.json").write_text(json.dumps({"nfe": nfe}))
 
 
 def _generate_cached(system, request, chunk, audio_dir: Path, use_cache: bool = True) -> int:

@@ -247,16 +247,16 @@ def run_stages(system, settings: Mapping[str, Any], budget: Budget, batch: int, 
     encoder_hash = config_hash(parents)
     updates1 = stored1["train"]["updates"]
     if system.decoder == "regression":
-        plan, budgets["r"] = regression_plan(system, settings, batch, denoiser, quantizer, parents), \
-            regression_budget(updates1, settings, batch)
+        plan = regression_plan(system, settings, batch, denoiser, quantizer, parents)
+        budgets["r"] = regression_budget(updates1, settings, batch)
         weights, stages["r"] = fit_in_store(plan, budgets["r"], store, progress)
         hash_r = config_hash({**plan.key, "budget": budgets["r"].to_dict()})
         return Fitted(denoiser, quantizer, hash_r, stages, budgets, encoder_hash,
                       load_regression(system, settings, weights))
     if quantizer is None:
         return Fitted(denoiser, None, hash1, stages, budgets, encoder_hash)
-    plan3, budgets["3"] = stage3_plan(system, settings, batch, weights1, quantizer, parents), \
-        stage3_budget(updates1, settings, batch)
+    plan3 = stage3_plan(system, settings, batch, weights1, quantizer, parents)
+    budgets["3"] = stage3_budget(updates1, settings, batch)
     weights3, stages["3"] = fit_in_store(plan3, budgets["3"], store, progress)
     hash3 = config_hash({**plan3.key, "budget": budgets["3"].to_dict()})
     return Fitted(load_network(system, settings, weights3), quantizer, hash3, stages, budgets, encoder_hash)
