@@ -12,7 +12,8 @@ $(STAMP):
 	$(PY) -m pip install -q --upgrade pip
 	# torch 2.13.0: a local CPU wheel on the project's machines (any torch >= 2.1 works)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[litert,dev]'
+	# diffusers: the released-model adapters' tests build tiny random pipelines offline
+	$(PY) -m pip install -q -e '.[litert,dev,diffusers]'
 	# aisfx 0.1.2 declares unsatisfiable pins (numpy==1.23.0, librosa==0.9.2): install its code only
 	$(PY) -m pip install -q --no-deps aisfx==0.1.2
 	@rm -f .venv/.installed-*; touch $@

@@ -32,6 +32,11 @@ SYSTEMS: dict[str, str] = {
     "lowpass-anchor": "systems.lowpass:LowpassAnchor",
     "spresso": "systems.spresso:SPresso",
     "ae-codec": "systems.ae_codec:AECodec",
+    "dac": "systems.dac:DACCodec",
+    "encodec": "systems.encodec:EncodecCodec",
+    "stable-audio-open": "systems.stable_audio_open:StableAudioOpen",
+    "audioldm2": "systems.audioldm2:AudioLDM2",
+    "audioldm": "systems.audioldm:AudioLDM",
 }
 
 

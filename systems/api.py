@@ -163,6 +163,11 @@ class System(abc.ABC):
     #: constructor settings that make another row of the same (sampler, steps) when a protocol
     #: entry's config sets them (e.g. SoundCTM's ``nu``): the row id and ``variant`` name them
     row_options: ClassVar[tuple[str, ...]] = ()
+    #: the constructor config the contract tests build it with (``from_components(c, **test_config)``),
+    #: e.g. ``{"model": "tiny-random"}`` for an adapter of a released model: no download in tests
+    test_config: ClassVar[Mapping[str, Any]] = {}
+    #: optional Python modules (pip extras) it needs; where one is missing its tests skip, saying so
+    requires: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abc.abstractmethod
