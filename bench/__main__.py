@@ -1,5 +1,5 @@
 """Command line: ``python -m bench {eval,train,run,adherence,content-preservation,report,check,
-gate-selftest,list,reproduce,quantizers,merge,demo-data}`` (see ``--help`` of each)."""
+gate-selftest,list,reproduce,quantizers,merge,audiocaps-manifest,demo-data}`` (see ``--help`` of each)."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 
 from bench import (
     cli_adherence,
+    cli_audiocaps,
     cli_check,
     cli_content,
     cli_eval,
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_list.add_parser(sub)
     cli_reproduce.add_parser(sub)
     cli_quantizers.add_parser(sub)
+    cli_audiocaps.add_parser(sub)
     demo = sub.add_parser("demo-data", help="write a small synthetic gen/ref set (offline demo)")
     demo.add_argument("--out", required=True)
     demo.set_defaults(func=_demo_data)

@@ -169,14 +169,15 @@ def pin_status(protocol, pin: dict | None) -> str:
 
 def source_status(spec: dict) -> tuple[bool, str]:
     """Whether a prompt/reference source is present here, in words."""
-    from bench.runner import RunError, resolve_path
+    from bench.captions import located
+    from bench.runner import RunError
 
     if spec.get("source") == "sfx":
         return True, "procedural, rendered on demand"
-    if spec.get("source") != "manifest":
+    if spec.get("source") not in ("manifest", "captions"):
         return False, f"unknown source {spec.get('source')!r}"
     try:
-        path = resolve_path(spec["path"])
+        path = located(spec, f"the {spec['source']} file")
     except RunError as exc:
         return False, str(exc)
     return (True, str(path)) if path.is_file() else (False, f"{path} is missing")

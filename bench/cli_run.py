@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--gen-batch", type=int, default=16,
                    help="clips per generation call: the canonical batch that resume and torchrun ranks share "
                         "(default 16)")
+    p.add_argument("--systems", type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
+                   help="run only these of the protocol's systems, comma-separated "
+                        "(e.g. stable-audio-open,teacher); the protocol is otherwise unchanged")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         out = args.out or dist.broadcast(f"runs/{protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         results = run_protocol(protocol, out, resume=args.resume or restarted(), device=args.device,
                                progress=not args.quiet, speed=not args.no_speed, cache=not args.no_cache,
-                               speed_profile=args.speed_profile, gen_batch=args.gen_batch)
+                               speed_profile=args.speed_profile, gen_batch=args.gen_batch,
+                               systems=args.systems)
     except (RunError, UnknownNameError, SystemInputError, dist.DistError) as exc:
         print(f"error{dist.rank_label()}: {exc}", file=sys.stderr)   # a system's own refusal, e.g. a setting
         return 2

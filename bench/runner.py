@@ -37,6 +37,7 @@ from typing import Any
 
 from bench import row_metrics
 from bench.anchors import run_anchors
+from bench.captions import caption_prompts, located, resolve_shared
 from bench.diversity import diversity_metrics
 from bench.entries import (  # noqa: F401  (RunError, check_entries: re-exported)
     RunError,
@@ -57,7 +58,7 @@ from bench.protocols.base import CODEC, Protocol, SystemEntry
 from bench.protocols.budgets import RULES
 from bench.resolution import resolution
 from common import dist
-from common.paths import cache_root, shared_dir
+from common.paths import cache_root
 
 
 @dataclass(frozen=True)
@@ -87,15 +88,21 @@ class Clock:
 
 def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = False, device: str = "cpu",
                  progress: bool = True, speed: bool = True, cache: bool = True,
-                 speed_profile: str | None = None, gen_batch: int = GEN_BATCH) -> dict[str, Any]:
+                 speed_profile: str | None = None, gen_batch: int = GEN_BATCH,
+                 systems: list[str] | None = None) -> dict[str, Any]:
     """Run every (system, sampler, steps) row of ``protocol`` into ``out_dir``; returns the results
-    (on rank 0; ``{}`` on the other ranks of a sharded run). A codec protocol (``kind="codec"``)
-    runs in :mod:`bench.codec_runner` instead."""
+    (on rank 0; ``{}`` on the other ranks of a sharded run). ``systems``: run only the entries of
+    these systems (the protocol, its hash and its other settings unchanged). A codec protocol
+    (``kind="codec"``) runs in :mod:`bench.codec_runner` instead."""
     from bench.provenance import environment
     from systems.components.shared import load_components
 
     if protocol.kind == CODEC:
         from bench.codec_runner import run_codec_protocol
+
+        if systems:
+            raise RunError(f"--systems selects rows of text-to-audio protocols; {protocol.name!r} is a codec "
+                           "protocol: run it whole")
 
         # a codec protocol is not sharded: under torchrun rank 0 runs it and the other ranks wait
         results = dist.main_only(lambda: run_codec_protocol(protocol, out_dir, resume=resume, device=device,
@@ -103,11 +110,13 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
         return results if dist.is_main() else {}
     clock = Clock(time.perf_counter(), {})
     check_entries(protocol)
+    entries = selected_entries(protocol, systems)
     check_gen_batch(gen_batch)
+    # prompts and references first: a missing data file stops the run before its folder is claimed
+    items, ref_manifest = prompt_items(protocol), dist.on_main(lambda: reference_manifest(protocol))
     out = dist.on_main(lambda: claim_run_dir(Path(out_dir), protocol, resume))
     env = {**environment(device), "dist": dist.describe()}
     dist.main_only(lambda: write_json(out / "environment.json", env))
-    items, ref_manifest = prompt_items(protocol), dist.on_main(lambda: reference_manifest(protocol))
     t0 = time.perf_counter()
     components = load_components(protocol.preset, device, progress=progress and dist.is_main())
     clock.add("load", time.perf_counter() - t0)
@@ -116,7 +125,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
                      row_metrics.metric_fingerprint(all_metric_specs(protocol)), gen_batch=gen_batch)
     anchors = dist.main_only(lambda: run_anchors(ctx, components)) if protocol.anchors else []
     rows = []
-    for entry in protocol.systems:
+    for entry in entries:
         system = build_system(entry, components)
         ctx.training = train_system(ctx, entry, system, components)
         for sampler in entry.samplers:
@@ -129,10 +138,22 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
                "environment": json.loads((out / "environment.json").read_text()),
                "components": components.config(), "metrics": ctx.fingerprint, "rows": rows,
                "anchors": anchors, "training_rules": dict(RULES),
+               **({"systems_selected": list(systems)} if systems else {}),
                "resolution": resolution(rows, protocol.metric_names(), **protocol.resolution),
                "timings": clock.summary()}
     write_json(out / "results.json", results)
     return results
+
+
+def selected_entries(protocol: Protocol, systems: list[str] | None) -> tuple[SystemEntry, ...]:
+    """The protocol's entries of ``systems`` (all when None); a name it does not run is refused."""
+    if not systems:
+        return protocol.systems
+    known = list(dict.fromkeys(entry.system for entry in protocol.systems))
+    unknown = [name for name in systems if name not in known]
+    if unknown:
+        raise RunError(f"protocol {protocol.name!r} does not run {unknown}; its systems are {known}")
+    return tuple(entry for entry in protocol.systems if entry.system in systems)
 
 
 @dataclass
@@ -221,25 +242,19 @@ def _prompts(spec: dict) -> list[tuple[str, dict[str, str]]]:
         prompts = [it.prompt for it in source.items if it.prompt]
         unique = list(dict.fromkeys(prompts)) if spec.get("unique_captions") else prompts
         return [(p, {}) for p in unique[: spec.get("n")]]
-    raise RunError(f"unknown prompt source {spec['source']!r}: use 'sfx' or 'manifest'")
+    if spec["source"] == "captions":
+        return caption_prompts(spec)
+    raise RunError(f"unknown prompt source {spec['source']!r}: use 'sfx', 'manifest' or 'captions'")
 
 
-def resolve_path(text: str) -> Path:
-    """Substitute ``{shared}`` (the developers' ../shared or $FASTAUDIO_SHARED)."""
-    if "{shared}" in text:
-        shared = shared_dir()
-        if shared is None:
-            raise RunError(f"{text} needs the shared data folder: put it at ../shared or set "
-                           "FASTAUDIO_SHARED")
-        text = text.replace("{shared}", str(shared))
-    return Path(text)
+resolve_path = resolve_shared   # "{shared}" substituted (bench.captions)
 
 
 def reference_manifest(protocol: Protocol) -> Path:
     """The reference set as a manifest; procedural references are rendered once into the cache."""
     spec = protocol.reference
     if spec["source"] == "manifest":
-        return resolve_path(spec["path"])
+        return located(spec, "a manifest CSV of the reference audio (id,path[,caption])")
     from common.sfx.dataset import make_items, write_manifest
     from systems.components.presets import get_preset
 

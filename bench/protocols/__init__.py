@@ -9,6 +9,9 @@ PROTOCOLS: dict[str, str] = {
     "soundctm-card": "bench.protocols.soundctm_card:PROTOCOL",
     "soundctm-budget": "bench.protocols.soundctm_budget:PROTOCOL",
     "codec-mini": "bench.protocols.codec_mini:PROTOCOL",
+    "audiocaps": "bench.protocols.audiocaps:PROTOCOL",
+    "released-tiny": "bench.protocols.released_tiny:PROTOCOL",
+    "released-codecs-tiny": "bench.protocols.released_codecs_tiny:PROTOCOL",
 }
 
 
