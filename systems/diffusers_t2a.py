@@ -97,7 +97,7 @@ class DiffusersTextToAudio(TextToAudio):
             self._hook = getattr(self.pipe, self.denoiser_attr).register_forward_pre_hook(
                 self._count_call, with_kwargs=True)
         self.device = device
-        self.pipe.to(device, dtype=self._torch_dtype())
+        self.pipe.to(device)   # the dtype was set at load (diffusers keeps its float32-only modules)
         return self
 
     def _load_pipeline(self) -> Any:
@@ -107,7 +107,8 @@ class DiffusersTextToAudio(TextToAudio):
         if source == TINY_RANDOM:
             source = str(tiny_model(self.info.name, self.tiny_builder.build, self.tiny_builder.settings()))
         loader = getattr(diffusers, self.pipeline_class).from_pretrained
-        pipe = load_pretrained(loader, source, self.info.name, self.downloads)
+        pipe = load_pretrained(loader, source, self.info.name, self.downloads,
+                               torch_dtype=self._torch_dtype())
         pipe.set_progress_bar_config(disable=True)
         self.weights_id = weights_fingerprint(self.model, source)
         return pipe
