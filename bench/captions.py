@@ -42,13 +42,13 @@ def located(spec: dict, what: str) -> Path:
     env = spec.get("env")
     if env and os.environ.get(env):
         path = Path(os.environ[env]).expanduser()
-        if not path.exists():
+        if not path.is_file():
             raise RunError(f"{env}={path}: no such file; it should name {what}")
         return path
     if spec.get("path") is None:
         raise RunError(f"{env} is not set. {spec.get('missing', f'Set it to {what}.')}")
     path = resolve_shared(spec["path"])
-    if not path.exists():
+    if not path.is_file():
         hint = f" or set {env} to your copy" if env else ""
         raise RunError(f"{path}: no such file ({what}){hint}")
     return path

@@ -28,11 +28,19 @@ def add_parser(sub) -> None:
     p.add_argument("--gen-batch", type=int, default=16,
                    help="clips per generation call: the canonical batch that resume and torchrun ranks share "
                         "(default 16)")
-    p.add_argument("--systems", type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
+    p.add_argument("--systems", type=system_names,
                    help="run only these of the protocol's systems, comma-separated "
                         "(e.g. stable-audio-open,teacher); the protocol is otherwise unchanged")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
+
+
+def system_names(text: str) -> list[str]:
+    """``--systems a,b`` as names; an empty selection is refused (it would silently run everything)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one system, e.g. --systems stable-audio-open,teacher")
+    return names
 
 
 def run(args: argparse.Namespace) -> int:

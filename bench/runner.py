@@ -57,6 +57,7 @@ from bench.keys import content_key, write_json
 from bench.protocols.base import CODEC, Protocol, SystemEntry
 from bench.protocols.budgets import RULES
 from bench.resolution import resolution
+from bench.run_identity import check_same_identity, run_identity
 from common import dist
 from common.paths import cache_root
 
@@ -114,7 +115,8 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
     check_gen_batch(gen_batch)
     # prompts and references first: a missing data file stops the run before its folder is claimed
     items, ref_manifest = prompt_items(protocol), dist.on_main(lambda: reference_manifest(protocol))
-    out = dist.on_main(lambda: claim_run_dir(Path(out_dir), protocol, resume))
+    identity = dist.on_main(lambda: run_identity(items, ref_manifest, systems))
+    out = dist.on_main(lambda: claim_run_dir(Path(out_dir), protocol, resume, identity))
     env = {**environment(device), "dist": dist.describe()}
     dist.main_only(lambda: write_json(out / "environment.json", env))
     t0 = time.perf_counter()
@@ -138,7 +140,7 @@ def run_protocol(protocol: Protocol, out_dir: str | Path, *, resume: bool = Fals
                "environment": json.loads((out / "environment.json").read_text()),
                "components": components.config(), "metrics": ctx.fingerprint, "rows": rows,
                "anchors": anchors, "training_rules": dict(RULES),
-               **({"systems_selected": list(systems)} if systems else {}),
+               "data": identity["data"], **({"systems_selected": list(systems)} if systems else {}),
                "resolution": resolution(rows, protocol.metric_names(), **protocol.resolution),
                "timings": clock.summary()}
     write_json(out / "results.json", results)
@@ -197,9 +199,10 @@ def reference_sets(protocol: Protocol, ref_manifest: Path, components) -> dict[s
     return refs
 
 
-def claim_run_dir(out: Path, protocol: Protocol, resume: bool) -> Path:
-    """Create ``out`` (or check it holds an unfinished run of the same protocol when resuming)."""
-    config = {"protocol": protocol.definition(), "hash": protocol.hash()}
+def claim_run_dir(out: Path, protocol: Protocol, resume: bool, identity: dict | None = None) -> Path:
+    """Create ``out`` (or check it holds an unfinished run of the same protocol, data and system
+    selection when resuming)."""
+    config = {"protocol": protocol.definition(), "hash": protocol.hash(), **(identity or {})}
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file, not a folder; choose a new folder for the run")
     if any(p.exists() and not p.is_dir() for p in out.parents):
@@ -211,6 +214,7 @@ def claim_run_dir(out: Path, protocol: Protocol, resume: bool) -> Path:
         if stored.get("hash") != config["hash"]:
             raise RunError(f"{out} holds a run of another protocol definition ({stored.get('hash')}, now "
                            f"{config['hash']}); start a new run folder")
+        check_same_identity(out, stored, identity or {})
         return out
     if out.exists() and any(out.iterdir()):
         raise RunError(f"{out} exists and is not a run folder; choose a new --out")
@@ -220,11 +224,19 @@ def claim_run_dir(out: Path, protocol: Protocol, resume: bool) -> Path:
 
 
 def prompt_items(protocol: Protocol) -> list[GenItem]:
-    """(prompt, seed) items: each prompt × ``generations_per_prompt`` seeds, in a fixed order."""
-    spec, items = protocol.prompts, []
+    """(prompt, seed) items: each prompt × ``generations_per_prompt`` seeds, in a fixed order.
+
+    A ``captions`` source lists one caption per clip, and two clips may share a caption (AudioCaps
+    test: 975 clips, 963 distinct first captions): the k-th repeat of a caption takes the next
+    ``generations_per_prompt`` seeds, so each clip gets its own generations instead of a copy.
+    """
+    spec, items, repeats = protocol.prompts, [], {}
+    per_clip = spec["source"] == "captions"
     for index, (prompt, meta) in enumerate(_prompts(spec)):
+        offset = repeats.get(prompt, 0) if per_clip else 0
+        repeats[prompt] = offset + 1
         for g in range(protocol.generations_per_prompt):
-            seed = protocol.seed + g
+            seed = protocol.seed + offset * protocol.generations_per_prompt + g
             items.append(GenItem(f"p{index:04d}-g{g}", prompt, seed, meta))
     return items
 

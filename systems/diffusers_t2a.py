@@ -89,6 +89,7 @@ class DiffusersTextToAudio(TextToAudio):
     # ------------------------------------------------------------ loading
 
     def load(self, device: str = "cpu") -> DiffusersTextToAudio:
+        self._check_device_dtype(device)   # before loading gigabytes
         if self.pipe is None:
             self.pipe = self._load_pipeline()
             self._base_scheduler = self.pipe.scheduler.config
@@ -99,6 +100,12 @@ class DiffusersTextToAudio(TextToAudio):
         self.device = device
         self.pipe.to(device)   # the dtype was set at load (diffusers keeps its float32-only modules)
         return self
+
+    def _check_device_dtype(self, device: str) -> None:
+        if self.dtype_name != "float32" and not str(device).startswith("cuda"):
+            raise SystemInputError(f"{self.info.name}: dtype {self.dtype_name!r} needs a CUDA device (half-"
+                                   f"precision kernels are missing or slow on {device!r}); use "
+                                   "dtype='float32'")
 
     def _load_pipeline(self) -> Any:
         diffusers = require("diffusers", EXTRA, self.info.name)
@@ -130,6 +137,7 @@ class DiffusersTextToAudio(TextToAudio):
         self._require_loaded()
         return {**super().config(), "model": self.model, "weights": self._weights(), **self.weights_id,
                 "pipeline": self.pipeline_class, "sampler": self.sampler,
+                "clip_duration_s": self.clip_duration_s,
                 "scheduler": type(self._scheduler(self.sampler)).__name__, "guidance": self.guidance,
                 "dtype": self.dtype_name, "sample_rate": self.sample_rate, "downmix": "mean of channels",
                 "other_networks": self.other_networks(), "diffusers": package_version("diffusers"),
@@ -217,8 +225,10 @@ class DiffusersTextToAudio(TextToAudio):
         if x.ndim == 3:
             x = x.mean(axis=1)
         if not np.isfinite(x).all():
+            fix = "run it in float32 (dtype='float32')" if self.dtype_name != "float32" else \
+                "the weights or the scheduler settings are broken (check model= and the sampler)"
             raise SystemInputError(f"{self.info.name}: the pipeline returned NaN or infinite audio (dtype "
-                                   f"{self.dtype_name}); run it in float32 (dtype='float32')")
+                                   f"{self.dtype_name}); {fix}")
         n = round(duration_s * self.sample_rate)
         x = np.pad(x[:, :n], ((0, 0), (0, max(n - x.shape[1], 0))))
         return np.clip(x, -1.0, 1.0).astype(np.float32)

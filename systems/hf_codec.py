@@ -127,7 +127,8 @@ class HFCodec(Codec):
         if source == TINY_RANDOM:  # saved once, then loaded by the same from_pretrained as a download
             source = str(tiny_model(self.info.name, self.tiny_builder.build, self.tiny_builder.settings()))
         net = load_pretrained(loader.from_pretrained, source, self.info.name, self.downloads).eval()
-        self.weights_id = weights_fingerprint(self.model, source)   # hub revision or folder digest
+        commit = getattr(net.config, "_commit_hash", None)   # transformers records a hub download's commit
+        self.weights_id = weights_fingerprint(self.model, source, commit)   # hub revision or folder digest
         return net
 
     def _check_operating_point(self, net: Any) -> None:

@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -108,20 +109,24 @@ def load_pretrained(loader: Callable[..., Any], model: str, who: str, downloads:
 
 
 def _looks_local(model: str) -> bool:
-    """A path rather than a hub id (``owner/name``): it exists, or starts like a path."""
-    return os.path.exists(model) or model.startswith(("/", ".", "~")) or os.sep + os.sep in model
+    """A path rather than a hub id (``owner/name``: one slash): it exists, starts like a path, or
+    has more than one slash (``models/audioldm/v2``)."""
+    return os.path.exists(model) or model.startswith(("/", ".", "~")) or model.count("/") > 1 \
+        or os.sep != "/" and os.sep in model
 
 
-def weights_fingerprint(model: str, source: str) -> dict[str, Any]:
-    """What identifies the loaded weights, for cache keys: a hub snapshot's commit, or a digest of a
-    local folder's file names, sizes and modification times (a copied or rewritten folder gets a
-    new key, so stale clips are never reused; hashing gigabytes of weights per run is avoided)."""
+def weights_fingerprint(model: str, source: str, commit: str | None = None) -> dict[str, Any]:
+    """What identifies the loaded weights, for cache keys: a hub snapshot's commit (``commit`` when
+    the loaded model knows it, else the cached snapshot's folder name), or a digest of a local
+    folder's file names, sizes and modification times (a copied or rewritten folder gets a new key,
+    so stale clips are never reused; hashing gigabytes of weights per run is avoided). A hub
+    revision that cannot be resolved gets a key of its own per load: nothing cached is reused."""
     folder = Path(source)
     if not folder.is_dir():
-        folder = _hub_snapshot(source)
-        if folder is None:
-            return {"revision": "unknown"}
-        return {"revision": folder.name}
+        folder = None if commit else _hub_snapshot(source)
+        if commit or folder is not None:
+            return {"revision": commit or folder.name}
+        return {"revision": "unresolved", "load_id": uuid.uuid4().hex[:12]}
     if model == TINY_RANDOM:
         return {"tiny_build": folder.name}
     files = sorted(p for p in folder.rglob("*") if p.is_file())

@@ -19,6 +19,7 @@ from typing import Any
 
 from systems.api import SystemInfo, SystemInputError
 from systems.diffusers_t2a import DiffusersTextToAudio
+from systems.hf_models import package_version
 from systems.tiny import stable_audio as tiny_stable_audio
 
 
@@ -49,6 +50,10 @@ class StableAudioOpen(DiffusersTextToAudio):
         self._require_loaded()
         config = self.pipe.transformer.config
         return int(config.in_channels), int(config.sample_size)
+
+    def config(self) -> dict[str, Any]:
+        """Adds torchsde's version: the scheduler's Brownian-tree noise comes from it."""
+        return {**super().config(), "torchsde": package_version("torchsde")}
 
     def other_networks(self) -> list[str]:
         return ["T5 text encoder", "duration projection", "Oobleck VAE decoder"]

@@ -6,9 +6,10 @@ LAION-CLAP), and needs the AudioCaps test audio, which is not shipped (YouTube c
 
 - **Prompts**: the AudioCaps test captions (``{shared}/data/audiocaps/test.csv`` or the user's
   copy named by ``$FASTAUDIO_AUDIOCAPS_CAPTIONS``), the first caption of each YouTube clip in
-  file order: 975 prompts, one generation each. AudioLDM evaluates one (random) caption per clip;
-  SAM/ARC generate all 4875 captions: this protocol's choice is AudioLDM's count, made
-  deterministic (metrics-reference A13).
+  file order: 975 prompts, one generation each (963 distinct captions: a caption shared by two
+  clips gets new seeds for the second, so every clip has its own generation). AudioLDM evaluates
+  one (random) caption per clip; SAM/ARC generate all 4875 captions: this protocol's choice is
+  AudioLDM's count, made deterministic (metrics-reference A13).
 - **References**: ``$FASTAUDIO_AUDIOCAPS_AUDIO``, a manifest CSV (id, path, caption) of the user's
   AudioCaps test clips; the caption column holds each clip's first test caption, so KL pairs a
   generation with its own clip (``pair=prompt``; clips the user could not download are left out of
@@ -17,7 +18,9 @@ LAION-CLAP), and needs the AudioCaps test audio, which is not shipped (YouTube c
   PaSST and VGGish; KL (gen ‖ ref, mean logits, SAM's KL_passt) and IS on PaSST; CLAP score
   (LAION-CLAP audio); recall and coverage on PaSST (ARC); CCDS on LAION-CLAP over a diversity
   set of the first 64 prompts × 8 generations (ARC draws 24 per prompt on 203 prompts).
-- **Clips** are 10 s (AudioCaps' length); **speed** is measured with the ``gpu`` profile.
+- **Clips** are 10 s (AudioCaps' length), mono: Stable Audio Open's stereo output is down-mixed
+  (the adapters' policy), so its FD_openl3 here is not SAM's stereo (``channels=2``) figure and
+  is read against this protocol's rows only. **Speed** is measured with the ``gpu`` profile.
 - **Rows**: Stable Audio Open (100 steps, ARC's base setting), AudioLDM 2 and AudioLDM (200 DDIM
   steps, their papers' setting) and the tiny teacher (Euler 1 and 16 steps: the run's resolution
   check, and a point of comparison that is not a released model). Any subset runs with

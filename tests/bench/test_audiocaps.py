@@ -13,7 +13,8 @@ from bench.protocols import get_protocol
 from bench.runner import RunError, check_entries, prompt_items, run_protocol, selected_entries
 
 CAPTIONS = [("1", "yt_a", "0", "a dog barks"), ("2", "yt_a", "0", "a dog is barking loudly"),
-            ("3", "yt_b", "30", "rain falls on a roof"), ("4", "yt_c", "10", "an engine idles")]
+            ("3", "yt_b", "30", "rain falls on a roof"), ("4", "yt_c", "10", "an engine idles"),
+            ("5", "yt_d", "0", "a dog barks")]
 
 
 @pytest.fixture
@@ -46,13 +47,22 @@ def test_prompts_are_the_first_caption_of_each_clip_of_the_shared_captions(share
 def test_a_users_copy_of_the_captions_is_used_when_named(captions_csv, monkeypatch):
     monkeypatch.setenv("FASTAUDIO_AUDIOCAPS_CAPTIONS", str(captions_csv))
     items = prompt_items(get_protocol("audiocaps"))
-    assert [it.prompt for it in items] == ["a dog barks", "rain falls on a roof", "an engine idles"]
+    assert [it.prompt for it in items] == ["a dog barks", "rain falls on a roof", "an engine idles",
+                                           "a dog barks"]
+    assert [it.meta["youtube_id"] for it in items] == ["yt_a", "yt_b", "yt_c", "yt_d"]
+    # two clips share a caption: the second gets the next seed, so it is its own generation
+    assert [it.seed for it in items] == [0, 0, 0, 1]
+
+
+def test_other_prompt_sources_keep_their_seeds():
+    protocol = get_protocol("sfx-mini")
+    assert {it.seed for it in prompt_items(protocol)} == set(range(protocol.generations_per_prompt))
 
 
 @pytest.mark.parametrize("spec, message", [
     ({"path": "/no/such/captions.csv"}, "no such file"),
     ({"column": "text"}, "no column 'text'"),
-    ({"n": 10}, "3 prompts, but the protocol takes the first 10"),
+    ({"n": 10}, "4 prompts, but the protocol takes the first 10"),
 ])
 def test_bad_captions_files_are_clear_errors(captions_csv, spec, message):
     base = {"source": "captions", "path": str(captions_csv), "one_per": "youtube_id"}
@@ -93,5 +103,23 @@ def test_the_manifest_command_pairs_clips_with_their_prompt(captions_csv, tmp_pa
     assert [(r["id"], r["caption"]) for r in rows] == [("yt_a", "a dog barks"),
                                                         ("yt_b", "rain falls on a roof")]
     assert (out.parent / rows[0]["path"]).resolve() == (audio / "yt_a.wav").resolve()
-    assert (tmp_path / "refs" / "manifest.csv.missing.txt").read_text() == "yt_c\n"
-    assert "2 clips; 1 test clips not found" in capsys.readouterr().out
+    assert (tmp_path / "refs" / "manifest.csv.missing.txt").read_text() == "yt_c\nyt_d\n"
+    assert "2 clips; 2 test clips not found" in capsys.readouterr().out
+
+
+def test_a_resume_on_other_data_or_another_selection_is_refused(tmp_path):
+    from bench.run_identity import check_same_identity
+
+    stored = {"data": {"prompts": {"n": 4, "sha256": "a"}}, "systems_selected": ["teacher"]}
+    check_same_identity(tmp_path, stored, dict(stored))
+    check_same_identity(tmp_path, {}, dict(stored))   # a run folder from before the record resumes
+    with pytest.raises(RunError, match="other prompts or reference clips"):
+        check_same_identity(tmp_path, stored, {**stored, "data": {"prompts": {"n": 4, "sha256": "b"}}})
+    with pytest.raises(RunError, match=r"--systems \['teacher'\].*bench report RUN_A RUN_B"):
+        check_same_identity(tmp_path, stored, {**stored, "systems_selected": None})
+
+
+def test_an_empty_system_selection_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "audiocaps", "--systems", " , "])
+    assert "name at least one system" in capsys.readouterr().err

@@ -41,6 +41,9 @@ def test_a_run_can_select_systems(tmp_path, monkeypatch):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert {r["system"] for r in results["rows"]} == {"audioldm"}
     assert results["systems_selected"] == ["audioldm"]
+    # resuming the folder with another selection would drop its rows from results.json: refused
+    resume = ["run", "released-tiny", "--out", str(tmp_path / "run"), "--quiet", "--no-speed", "--resume"]
+    assert main(resume) == 2
     assert main(["run", "released-tiny", "--out", str(tmp_path / "other"), "--systems", "arc"]) == 2
 
 

@@ -71,23 +71,18 @@ def test_a_second_order_scheduler_counts_its_extra_evaluations(tiny):
     assert generate(system, sampler="heun", steps=3, guidance=2.0).nfe == 2 * (2 * 3 - 1)
 
 
-@pytest.mark.parametrize("name", ["audioldm2", "audioldm"])
-def test_the_latent_shape_is_the_pipelines_own(tiny, name):
-    import torch
-
-    system = tiny(name)
+@pytest.mark.parametrize("name", NAMES)
+def test_the_latent_shape_is_the_one_the_pipeline_draws_itself(tiny, name, monkeypatch):
+    """The pipeline called directly (no ``latents``) draws its own noise: spy on the shape it draws."""
+    system, seen = tiny(name), []
+    original = system.pipe.prepare_latents
+    monkeypatch.setattr(system.pipe, "prepare_latents",
+                        lambda *a, **kw: seen.append(original(*a, **kw)) or seen[-1])
     for duration_s in (1.0, 2.5, 0.3):
-        expected = system.pipe.prepare_latents(1, system.pipe.unet.config.in_channels,
-                                               _height(system, duration_s), torch.float32, "cpu", None)
-        assert tuple(expected.shape[1:]) == system.latent_shape(duration_s)
-
-
-def _height(system, duration_s):
-    """The mel-frame height the pipeline computes in its __call__ (AudioLDM and AudioLDM 2 alike)."""
-    vocoder, scale = system.pipe.vocoder.config, system.pipe.vae_scale_factor
-    factor = np.prod(vocoder.upsample_rates) / vocoder.sampling_rate
-    height = int(duration_s / factor)
-    return height if height % scale == 0 else int(np.ceil(height / scale)) * scale
+        length = {"audio_end_in_s": duration_s} if name == "stable-audio-open" else \
+            {"audio_length_in_s": duration_s}
+        system.pipe(prompt=["a dog barking"], num_inference_steps=1, guidance_scale=1.0, **length)
+        assert tuple(seen[-1].shape[1:]) == system.latent_shape(duration_s), duration_s
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -147,6 +142,33 @@ def test_bad_model_and_settings_are_refused():
                          (dict(dtype="float64"), "dtype must be one of")):
         with pytest.raises(SystemInputError, match=message):
             cls(**bad)
+
+
+def test_half_precision_on_the_cpu_is_refused_before_loading():
+    system = get_system("audioldm")(model=TINY_RANDOM, dtype="float16")
+    with pytest.raises(SystemInputError, match="needs a CUDA device"):
+        system.load("cpu")
+    assert system.pipe is None
+
+
+def test_paths_are_told_from_hub_ids(tmp_path):
+    from systems.hf_models import _looks_local
+
+    assert _looks_local(str(tmp_path)) and _looks_local("./models/x") and _looks_local("models/audioldm/v2")
+    assert not _looks_local("cvssp/audioldm2")
+
+
+def test_the_weights_fingerprint_changes_with_the_files(tmp_path):
+    from systems.hf_models import weights_fingerprint
+
+    (tmp_path / "w.bin").write_bytes(b"1234")
+    first = weights_fingerprint(str(tmp_path), str(tmp_path))
+    assert first == weights_fingerprint(str(tmp_path), str(tmp_path))
+    (tmp_path / "w.bin").write_bytes(b"12345")
+    assert weights_fingerprint(str(tmp_path), str(tmp_path)) != first
+    assert weights_fingerprint("org/model", "org/model", commit="abc") == {"revision": "abc"}
+    unresolved = [weights_fingerprint("org/not-cached", "org/not-cached") for _ in range(2)]
+    assert unresolved[0]["revision"] == "unresolved" and unresolved[0] != unresolved[1]   # never shared
 
 
 def test_constructing_an_adapter_loads_nothing():

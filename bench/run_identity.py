@@ -1,0 +1,38 @@
+"""What a run is of besides its protocol, checked when it resumes.
+
+User files (``$FASTAUDIO_AUDIOCAPS_CAPTIONS``, ``$FASTAUDIO_AUDIOCAPS_AUDIO``) change the prompts
+and reference clips without changing the protocol hash, and ``--systems`` changes which rows a
+run holds; both are recorded in the run's config.json and results.json, and a resume that would
+mix two data sets or selections in one folder is refused.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from bench import row_metrics
+from bench.entries import RunError
+
+
+def run_identity(items: list, ref_manifest: Path, systems: list[str] | None) -> dict:
+    """What a run is of besides its protocol: the prompts and reference clips actually used (user
+    files such as $FASTAUDIO_AUDIOCAPS_AUDIO change them without changing the protocol hash) and
+    the ``--systems`` selection. A resume must match it, so a row never mixes two data sets."""
+    prompts = json.dumps([(it.item_id, it.prompt, it.seed) for it in items]).encode()
+    data = {"prompts": {"n": len(items), "sha256": hashlib.sha256(prompts).hexdigest()[:16]},
+            "reference": {"manifest": str(ref_manifest),
+                          "fingerprint": row_metrics.reference_fingerprint(ref_manifest)[:16]}}
+    return {"data": data, "systems_selected": list(systems) if systems else None}
+
+
+def check_same_identity(out: Path, stored: dict, identity: dict) -> None:
+    """A resume continues the same data and system selection (runs older than the record pass)."""
+    if "data" in stored and stored["data"] != identity.get("data"):
+        raise RunError(f"{out} was run on other prompts or reference clips ({stored['data']}, now "
+                       f"{identity.get('data')}): a changed captions file or reference manifest; start a "
+                       "new run folder")
+    if "systems_selected" in stored and stored["systems_selected"] != identity.get("systems_selected"):
+        raise RunError(f"{out} was run with --systems {stored['systems_selected']} (None: all); resume it "
+                       "with the same selection, or run the others into a new --out and combine the runs "
+                       "with `bench report RUN_A RUN_B`")
