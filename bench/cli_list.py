@@ -75,8 +75,18 @@ def system_rows() -> list[SystemRow]:
         except Exception as exc:  # a broken plugin must not hide the others
             rows.append(SystemRow(name, source, "?", False, listing.import_failure(target, exc)))
             continue
+        missing = missing_modules(cls)
+        if missing:   # it imports (heavy packages load lazily), but cannot load until they are installed
+            paper = f"[needs {', '.join(missing)}: not installed, see the extras in pyproject.toml] {paper}"
         rows.append(SystemRow(name, source, kind, True, paper))
     return rows
+
+
+def missing_modules(cls) -> list[str]:
+    """The optional packages a system declares (``requires``) that are not installed here."""
+    import importlib.util
+
+    return [module for module in getattr(cls, "requires", ()) if importlib.util.find_spec(module) is None]
 
 
 def print_systems() -> None:

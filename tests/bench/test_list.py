@@ -117,3 +117,14 @@ def test_pin_status_words():
     assert cli_list.pin_status(protocol, {"version": protocol.version, "hash": protocol.hash()}) == "pinned"
     stale = cli_list.pin_status(protocol, {"version": protocol.version, "hash": "0" * 16})
     assert stale.startswith("DIFFERS from its pin") and "bump the version" in stale
+
+
+def test_a_system_whose_extra_is_missing_says_so(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    hide = lambda name, *a: None if name == "diffusers" else real(name, *a)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", hide)
+    assert main(["list", "systems"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.strip().startswith("audioldm2 "))
+    assert "[needs diffusers: not installed" in line
