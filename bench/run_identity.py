@@ -11,19 +11,28 @@ import hashlib
 import json
 from pathlib import Path
 
-from bench import row_metrics
 from bench.entries import RunError
+from common.sources import load_source
 
 
 def run_identity(items: list, ref_manifest: Path, systems: list[str] | None) -> dict:
-    """What a run is of besides its protocol: the prompts and reference clips actually used (user
-    files such as $FASTAUDIO_AUDIOCAPS_AUDIO change them without changing the protocol hash) and
-    the ``--systems`` selection. A resume must match it, so a row never mixes two data sets."""
+    """What a run is of besides its protocol: digests of the prompts (item id, text, seed) and of
+    the reference set (the manifest's text and each clip's size: content, not where it lies, so
+    two runs on the same data compare equal on any machine), the manifest's path (informative,
+    not compared) and the ``--systems`` selection. A resume must match the digests and selection,
+    so a row never mixes two data sets."""
     prompts = json.dumps([(it.item_id, it.prompt, it.seed) for it in items]).encode()
     data = {"prompts": {"n": len(items), "sha256": hashlib.sha256(prompts).hexdigest()[:16]},
-            "reference": {"manifest": str(ref_manifest),
-                          "fingerprint": row_metrics.reference_fingerprint(ref_manifest)[:16]}}
-    return {"data": data, "systems_selected": list(systems) if systems else None}
+            "reference": reference_digest(ref_manifest)}
+    return {"data": data, "systems_selected": list(systems) if systems else None,
+            "reference_manifest": str(ref_manifest)}
+
+
+def reference_digest(manifest: Path) -> dict:
+    """The reference set's size and a digest of its manifest text and clip sizes."""
+    source = load_source(manifest)
+    parts = [manifest.read_text(encoding="utf-8"), *(str(item.path.stat().st_size) for item in source.items)]
+    return {"n": len(source.items), "sha256": hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]}
 
 
 def check_same_identity(out: Path, stored: dict, identity: dict) -> None:
