@@ -26,6 +26,7 @@ What the harness's conventions become here:
 """
 from __future__ import annotations
 
+import abc
 import time
 import warnings
 from typing import Any, ClassVar, Mapping
@@ -125,9 +126,9 @@ class DiffusersTextToAudio(TextToAudio):
 
         return getattr(torch, self.dtype_name)
 
+    @abc.abstractmethod
     def native_sample_rate(self) -> int:
         """The rate of the pipeline's audio (the vocoder's or the VAE's)."""
-        raise NotImplementedError
 
     def _require_loaded(self) -> None:
         if self.pipe is None:
@@ -214,10 +215,10 @@ class DiffusersTextToAudio(TextToAudio):
         x = args[0] if args else next(v for k, v in kwargs.items() if k in ("hidden_states", "sample"))
         self._rows += int(x.shape[0])
 
+    @abc.abstractmethod
     def call_pipeline(self, prompts: list[str], latents: Any, generators: list, guidance: float, steps: int,
                       duration_s: float) -> Any:
         """The pipeline's audio for ``prompts``: array-like [B, (channels,) samples]."""
-        raise NotImplementedError
 
     def _finish(self, audio: Any, duration_s: float) -> np.ndarray:
         """[B, (C,) n] -> float32 mono [B, round(duration_s · rate)], clipped to [-1, 1]."""

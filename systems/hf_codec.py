@@ -32,6 +32,7 @@ Policies both share:
 """
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -164,14 +165,14 @@ class HFCodec(Codec):
         return max(1, math.ceil(math.log2(self.codebook_size)))
 
     @property
+    @abc.abstractmethod
     def n_codebooks(self) -> int:
-        """Q: the codebooks sent at this operating point (subclasses)."""
-        raise NotImplementedError
+        """Q: the codebooks sent at this operating point."""
 
     @property
+    @abc.abstractmethod
     def model_codebooks(self) -> int:
-        """The codebooks the model has (subclasses)."""
-        raise NotImplementedError
+        """The codebooks the model has."""
 
     @property
     def op_point(self) -> str:
@@ -241,10 +242,10 @@ class HFCodec(Codec):
                                "differently from what this adapter was written for")
         return ClipCodes(codes.astype(np.int64), scales.astype(np.float32), native.shape[0])
 
+    @abc.abstractmethod
     def _encode_native(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """(codes int [Q, F], scales float32 [S]) of one clip ``x`` (a float32 tensor [n] at the
-        native rate, on the model's device) (subclasses)."""
-        raise NotImplementedError
+        native rate, on the model's device)."""
 
     def pack(self, clip: ClipCodes) -> bytes:
         """A clip's payload: the packed codes, then the packed scales if the model has any."""
@@ -283,9 +284,9 @@ class HFCodec(Codec):
         y = resample(fit_length(y, clip.n_native), self.native_rate, self.sample_rate)
         return fit_length(y, num_samples)
 
+    @abc.abstractmethod
     def _decode_native(self, clip: ClipCodes) -> np.ndarray:
-        """One clip's audio float32 [≥ n_native] at the native rate (subclasses)."""
-        raise NotImplementedError
+        """One clip's audio float32 [≥ n_native] at the native rate."""
 
     def unpack(self, data: Any, index: int = 0) -> ClipCodes:
         """A clip's codes and scales from its payload, checked (CRC, length, operating point, frames)."""
