@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from common.audio_io import pad_to
 from systems.api import Codec, Encoded, SystemInfo, SystemInputError, check_options
-from systems.codec_input import check_codec_audio
+from systems.codec_input import check_codec_audio, check_decode_request
 
 FP16 = np.dtype("<f2")  # the payload's sample format: IEEE half precision, little-endian
 BITS_PER_VALUE = 16
@@ -108,16 +109,12 @@ class AECodec(Codec):
         """Audio float32 [B, num_samples] in [-1, 1] from the payload's bytes (``codes``)."""
         import torch
 
-        if steps is not None:
-            raise SystemInputError(f"ae-codec decodes without steps; pass steps=None (got {steps!r})")
-        if encoded.sample_rate != self.sample_rate:
-            raise SystemInputError(f"ae-codec: the payload is at {encoded.sample_rate} Hz, this codec at "
-                                   f"{self.sample_rate} Hz; decode it with the autoencoder that coded it")
+        check_decode_request(encoded, steps, self.sample_rate, "ae-codec")
         frames = self.frames_of(encoded.num_samples)
         z = bytes_to_latents(encoded.codes, self.channels, frames)
         wav = self.ae.decode(torch.from_numpy(z).to(self._device())).float().cpu().numpy()
-        wav = np.pad(wav, ((0, 0), (0, max(encoded.num_samples - wav.shape[1], 0))))
-        return np.clip(wav[:, : encoded.num_samples], -1.0, 1.0).astype(np.float32)
+        wav = pad_to(wav[:, : encoded.num_samples], encoded.num_samples)
+        return np.clip(wav, -1.0, 1.0).astype(np.float32)
 
     def _device(self):
         return next(self.ae.net.parameters()).device

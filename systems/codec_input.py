@@ -1,4 +1,5 @@
-"""The input check every codec's ``encode`` shares: a batch of real, finite mono clips [B, n].
+"""The input checks every codec shares: ``encode`` takes a batch of real, finite mono clips [B, n];
+``decode`` takes a payload at the codec's own rate (and no steps, unless the codec decodes in steps).
 
 One policy, so that every codec refuses the same inputs with the same words (issue 12's bad-input
 list): stereo or other 3-D arrays (mix down or code each channel as its own clip), a single clip
@@ -33,3 +34,13 @@ def check_codec_audio(audio: Any, who: str, *, min_samples: int = 1, too_short: 
     if bad.size:
         raise SystemInputError(f"{who}: clips {bad[:10].tolist()} contain NaN or Inf; fix or drop them")
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def check_decode_request(encoded: Any, steps: Any, sample_rate: int, who: str) -> None:
+    """Refuse ``steps`` for a codec that decodes in one pass (a codec that decodes in steps checks
+    its own and passes None), and a payload coded at another rate."""
+    if steps is not None:
+        raise SystemInputError(f"{who} decodes without steps; pass steps=None (got {steps!r})")
+    if encoded.sample_rate != sample_rate:
+        raise SystemInputError(f"{who}: the payload is at {encoded.sample_rate} Hz but this codec works at "
+                               f"{sample_rate} Hz; decode it with a codec built for {encoded.sample_rate} Hz")

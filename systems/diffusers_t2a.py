@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from common.audio_io import pad_to
 from systems.api import GenRequest, GenResult, SystemInputError, TextToAudio, check_options
 from systems.hf_models import (
     TINY_RANDOM,
@@ -231,5 +232,4 @@ class DiffusersTextToAudio(TextToAudio):
             raise SystemInputError(f"{self.info.name}: the pipeline returned NaN or infinite audio (dtype "
                                    f"{self.dtype_name}); {fix}")
         n = round(duration_s * self.sample_rate)
-        x = np.pad(x[:, :n], ((0, 0), (0, max(n - x.shape[1], 0))))
-        return np.clip(x, -1.0, 1.0).astype(np.float32)
+        return np.clip(pad_to(x[:, :n], n), -1.0, 1.0).astype(np.float32)

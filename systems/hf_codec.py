@@ -39,9 +39,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from common.audio_io import RESAMPLER, resample
+from common.audio_io import RESAMPLER, pad_to, resample
 from systems.api import Codec, Encoded, SystemInputError, check_options
-from systems.codec_input import check_codec_audio
+from systems.codec_input import check_codec_audio, check_decode_request
 from systems.hf_models import (
     TINY_RANDOM,
     check_model,
@@ -71,11 +71,6 @@ def positive_int(value: Any, what: str, who: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise SystemInputError(f"{who}: {what} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def fit_length(x: np.ndarray, n: int) -> np.ndarray:
-    """``x`` [m] cut or zero-padded to ``n`` samples."""
-    return np.pad(x[:n], (0, max(n - x.shape[0], 0)))
 
 
 class HFCodec(Codec):
@@ -267,11 +262,7 @@ class HFCodec(Codec):
 
     def _check_encoded(self, encoded: Encoded, steps: Any) -> None:
         who = self.info.name
-        if steps is not None:
-            raise SystemInputError(f"{who} decodes without steps; pass steps=None (got {steps!r})")
-        if encoded.sample_rate != self.sample_rate:
-            raise SystemInputError(f"{who}: the payload is at {encoded.sample_rate} Hz but this codec works "
-                                   f"at {self.sample_rate} Hz; decode it with a codec built for that rate")
+        check_decode_request(encoded, steps, self.sample_rate, who)
         if not isinstance(encoded.codes, (tuple, list)) or not encoded.codes:
             raise SystemInputError(f"{who}: the payload has no per-clip bytes in codes; decode only what "
                                    f"{type(self).__name__}.encode returned")
@@ -281,8 +272,8 @@ class HFCodec(Codec):
 
         with torch.inference_mode():
             y = self._decode_native(clip)
-        y = resample(fit_length(y, clip.n_native), self.native_rate, self.sample_rate)
-        return fit_length(y, num_samples)
+        y = resample(pad_to(y[:clip.n_native], clip.n_native), self.native_rate, self.sample_rate)
+        return pad_to(y[:num_samples], num_samples)
 
     @abc.abstractmethod
     def _decode_native(self, clip: ClipCodes) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from systems.api import Codec, Encoded, SystemInfo, SystemInputError, check_options
-from systems.codec_input import check_codec_audio
+from systems.codec_input import check_codec_audio, check_decode_request
 
 CUTOFF_HZ = 3500.0  # BS.1534-3's low-range anchor (7 kHz: its mid-range anchor)
 TRANSITION_HZ = 500.0  # pass band to cutoff − 250 Hz, stop band from cutoff + 250 Hz
@@ -129,9 +129,5 @@ class LowpassAnchor(Codec):
 
     def decode(self, encoded: Encoded, *, steps: int | None = None, seed: int = 0) -> np.ndarray:
         """The low-passed clips [B, n], clipped to [-1, 1] (the filter's ringing can overshoot)."""
-        if steps is not None:
-            raise SystemInputError(f"lowpass-anchor decodes without steps; pass steps=None (got {steps!r})")
-        if encoded.sample_rate != self.sample_rate:
-            raise SystemInputError(f"lowpass-anchor: the payload is at {encoded.sample_rate} Hz, this "
-                                   f"anchor at {self.sample_rate} Hz; decode with one built for that rate")
+        check_decode_request(encoded, steps, self.sample_rate, "lowpass-anchor")
         return np.clip(np.asarray(encoded.latents, np.float32), -1.0, 1.0)

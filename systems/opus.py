@@ -65,9 +65,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from common.audio_io import RESAMPLER, resample
+from common.audio_io import RESAMPLER, pad_to, resample
 from systems.api import Codec, Encoded, SystemInfo, SystemInputError, check_options
-from systems.codec_input import check_codec_audio
+from systems.codec_input import check_codec_audio, check_decode_request
 
 OPUS_RATES_HZ = (8000, 12000, 16000, 24000, 48000)
 MIN_BITRATE_KBPS, MAX_BITRATE_KBPS = 6.0, 256.0  # libsndfile's compression-level range, per channel
@@ -265,12 +265,7 @@ class OpusCodec(Codec):
 
     def decode(self, encoded: Encoded, *, steps: int | None = None, seed: int = 0) -> np.ndarray:
         """Audio float32 [B, num_samples] in [-1, 1] (Opus may overshoot full scale: clipped)."""
-        if steps is not None:
-            raise SystemInputError(f"opus decodes without steps; pass steps=None (got {steps!r})")
-        if encoded.sample_rate != self.sample_rate:
-            raise SystemInputError(f"opus: the payload is at {encoded.sample_rate} Hz but this codec "
-                                   f"works at {self.sample_rate} Hz; decode it with a codec built for "
-                                   f"{encoded.sample_rate} Hz")
+        check_decode_request(encoded, steps, self.sample_rate, "opus")
         if not isinstance(encoded.codes, (tuple, list)) or not encoded.codes:
             raise SystemInputError("opus: the payload has no per-clip Ogg/Opus bytes in codes; decode "
                                    "only what OpusCodec.encode returned")
@@ -282,7 +277,7 @@ class OpusCodec(Codec):
         if y.shape[0] < num_samples - round(PACKET_S * self.sample_rate):
             raise SystemInputError(f"opus: clip {index} decodes to {y.shape[0]} samples, "
                                    f"{num_samples} expected: its payload is truncated or corrupted")
-        return np.pad(y, (0, max(num_samples - y.shape[0], 0)))[:num_samples]
+        return pad_to(y[:num_samples], num_samples)
 
     def _read(self, data: Any, index: int) -> np.ndarray:
         if not isinstance(data, (bytes, bytearray)):

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from systems.api import Accelerator, Codec, Encoded, SystemInfo, SystemInputError, check_options, check_steps
-from systems.codec_input import check_codec_audio
+from systems.codec_input import check_codec_audio, check_decode_request
 from systems.components.shared import load_components
 from systems.components.spresso_net import AUDIO_COND_KEY
 from systems.noise import initial_noise
@@ -347,9 +347,7 @@ class SPresso(Codec):
         if not isinstance(encoded, Encoded):
             raise SystemInputError(f"spresso decodes an Encoded from SPresso.encode, got "
                                    f"{type(encoded).__name__}")
-        if encoded.sample_rate != self.sample_rate:
-            raise SystemInputError(f"spresso: the payload is at {encoded.sample_rate} Hz but this codec "
-                                   f"works at {self.sample_rate} Hz; use a codec built for that rate")
+        check_decode_request(encoded, None, self.sample_rate, "spresso")   # its steps are checked apart
         codes = encoded.codes
         if not isinstance(codes, (tuple, list)) or not codes:
             raise SystemInputError("spresso: the Encoded holds no per-clip payload bytes in codes; decode "
