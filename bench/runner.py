@@ -250,16 +250,13 @@ def _prompts(spec: dict) -> list[tuple[str, dict[str, str]]]:
     if spec["source"] == "manifest":
         from common.sources import load_source
 
-        source = load_source(resolve_path(spec["path"]), spec.get("where"))
+        source = load_source(resolve_shared(spec["path"]), spec.get("where"))
         prompts = [it.prompt for it in source.items if it.prompt]
         unique = list(dict.fromkeys(prompts)) if spec.get("unique_captions") else prompts
         return [(p, {}) for p in unique[: spec.get("n")]]
     if spec["source"] == "captions":
         return caption_prompts(spec)
     raise RunError(f"unknown prompt source {spec['source']!r}: use 'sfx', 'manifest' or 'captions'")
-
-
-resolve_path = resolve_shared   # "{shared}" substituted (bench.captions)
 
 
 def reference_manifest(protocol: Protocol) -> Path:
